@@ -1,0 +1,70 @@
+"""stepgen: watch a language model write one token at a time, and take the wheel.
+
+Run ``python app.py`` (``--model`` or ``STEPGEN_MODEL`` pick the start-up model;
+host and port come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``).
+``build_demo()`` assembles the Blocks app without starting a server, for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from stepgen.registry import get_model
+from ui import header
+
+HERE = Path(__file__).resolve().parent
+TITLE = "stepgen: how a language model writes, one token at a time"
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app: a header with the model picker, then one tab per view."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}")
+        model_state, status = header.build_header()
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Tokenizer", id="tokenizer"):
+                gr.Markdown("How text becomes the token IDs the model reads.")
+            with gr.Tab("Next token", id="next-token"):
+                gr.Markdown("What the model thinks comes next, and what each decoding setting does to that.")
+            with gr.Tab("Step by step", id="step"):
+                gr.Markdown("Build a text one token at a time, choosing each token yourself.")
+            with gr.Tab("generate() playground", id="playground"):
+                gr.Markdown("Every knob of transformers' `generate()` that works offline.")
+        header.on_page_load(demo, model_state, status)
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """What ``launch()`` needs besides the address (theme and style go here in Gradio 6)."""
+    return {
+        "theme": gr.themes.Soft(),
+        "css_paths": [HERE / "ui" / "style.css"],
+        "ssr_mode": False,
+        "show_error": True,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--model", help="start-up model: 'embedded', a hub id, a folder or a .gguf file")
+    parser.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.model:
+        os.environ["STEPGEN_MODEL"] = args.model
+    from stepgen.registry import default_model
+
+    get_model(default_model())  # load before serving, with progress in the console
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

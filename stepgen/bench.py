@@ -1,0 +1,181 @@
+"""``python -m stepgen.bench``: the speed and memory figures, and their targets.
+
+Each figure is measured on the embedded model (SmolLM2-135M-Instruct) in one
+run and printed as a readable table and as JSON (``--json PATH`` writes it to a
+file too). A figure may carry a target; ``--check`` exits 1 when one is missed.
+Timings take the best of a few repeats, so a busy machine inflates them less.
+
+Figures are grouped in sections (``--only load,forward`` runs some of them).
+Each section is a function ``section(ctx) -> list[Figure]`` listed in
+:data:`SECTIONS`; this module only measures, it changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str | None = None
+    """A readable target such as ``<= 0.2`` (compared with ``value``)."""
+    note: str = ""
+
+    @property
+    def ok(self) -> bool | None:
+        if self.target is None:
+            return None
+        op, bound = self.target.split()
+        return {"<=": self.value <= float(bound), ">=": self.value >= float(bound)}[op]
+
+
+@dataclass
+class Context:
+    """What sections share: the loaded embedded model and scratch space."""
+
+    cache_dir: Path
+    loaded: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> float:
+    """The fastest of ``repeats`` timed calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def prompt_ids(loaded: Any, length: int) -> torch.Tensor:
+    """``length`` real token ids of English text (repeated as needed), shape (1, length)."""
+    text = "It was a dark and stormy night; the rain fell in torrents, except at occasional intervals. " * 200
+    ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"][:length]
+    return torch.tensor([ids], device=loaded.device)
+
+
+# --- sections -------------------------------------------------------------------
+
+
+def section_load(ctx: Context) -> list[Figure]:
+    """Cold load (GGUF dequantisation), first launch (with writing the cache), warm load."""
+    import os
+
+    from stepgen.loading import load_model
+
+    os.environ["STEPGEN_CACHE_DIR"] = str(ctx.cache_dir)
+    started = time.perf_counter()
+    load_model("embedded", use_cache=False)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    load_model("embedded")  # dequantises again and writes the cache
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    ctx.loaded = load_model("embedded")
+    warm = time.perf_counter() - started
+    assert ctx.loaded.from_cache, "the warm load did not come from the cache"
+    return [
+        Figure("cold_load", cold, "s", note="GGUF read and dequantised"),
+        Figure("first_launch_load", first, "s", note="cold load plus writing the warm cache"),
+        Figure("warm_load", warm, "s", note="dense copy from the warm cache"),
+        Figure("warm_over_cold", warm / cold, "x", target="<= 0.2"),
+    ]
+
+
+def _ensure_model(ctx: Context) -> Any:
+    if ctx.loaded is None:
+        from stepgen.registry import get_model
+
+        ctx.loaded = get_model("embedded")
+    return ctx.loaded
+
+
+def section_forward(ctx: Context) -> list[Figure]:
+    """One forward pass over a 512-token prompt, and greedy generate() speed."""
+    loaded = _ensure_model(ctx)
+    ids = prompt_ids(loaded, 512)
+    with torch.no_grad():
+        forward = best_of(3, lambda: loaded.model(ids))
+    short = prompt_ids(loaded, 16)
+    new_tokens = 64
+
+    def run() -> None:
+        loaded.model.generate(
+            short, attention_mask=torch.ones_like(short), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+            do_sample=False, pad_token_id=loaded.tokenizer.eos_token_id,
+        )
+
+    seconds = best_of(2, run)
+    return [
+        Figure("forward_512", forward, "s", note="one forward pass, 512-token prompt"),
+        Figure("generate_tokens_per_second", new_tokens / seconds, "tok/s", note=f"greedy, {new_tokens} new tokens"),
+    ]
+
+
+SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
+    "load": section_load,
+    "forward": section_forward,
+}
+
+
+def run(only: list[str] | None = None) -> list[Figure]:
+    names = only or list(SECTIONS)
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
+    torch.set_grad_enabled(False)
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="stepgen-bench-") as scratch:
+        ctx = Context(cache_dir=Path(scratch))
+        for name in names:
+            print(f"bench: {name} …", file=sys.stderr, flush=True)
+            figures.extend(SECTIONS[name](ctx))
+    return figures
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [("figure", "value", "unit", "target", "ok")]
+    for figure in figures:
+        ok = {None: "", True: "yes", False: "NO"}[figure.ok]
+        rows.append((figure.name, f"{figure.value:.4g}", figure.unit, figure.target or "", ok))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stepgen.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    figures = run(args.only.split(",") if args.only else None)
+    data = {
+        "torch_threads": torch.get_num_threads(),
+        "figures": [asdict(figure) | {"ok": figure.ok} for figure in figures],
+    }
+    print(table(figures))
+    print(json.dumps(data, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    missed = [figure.name for figure in figures if figure.ok is False]
+    if missed:
+        print(f"bench: targets missed: {', '.join(missed)}", file=sys.stderr)
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

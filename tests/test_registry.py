@@ -1,0 +1,78 @@
+"""The process-wide model store: one load per model, a bound, an allowlist."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stepgen.embedded import EMBEDDED_LABEL
+from stepgen.loading import ModelLoadError, load_model
+from stepgen.registry import ModelRegistry, allowed_from_env, canonical, default_model, max_models_from_env
+
+
+def test_many_sessions_asking_at_once_share_one_load(tiny_gpt2_dir: Path) -> None:
+    calls: list[str] = []
+
+    def counting_loader(name: str, **kwargs: object) -> object:
+        calls.append(name)
+        time.sleep(0.2)  # keep the door open for the other askers
+        return load_model(name, **kwargs)
+
+    registry = ModelRegistry(loader=counting_loader)
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(registry.get(str(tiny_gpt2_dir)))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [str(tiny_gpt2_dir)], f"expected one load, got {len(calls)}"
+    assert len(results) == 8 and all(result is results[0] for result in results), "every session gets the same object"
+
+
+def test_least_recently_used_model_goes_first(tiny_gpt2_dir: Path, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    registry = ModelRegistry(max_models=2)
+    a, b = str(tiny_gpt2_dir), str(tiny_llama_dir)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for item in tiny_gpt2_dir.iterdir():
+        (copy / item.name).write_bytes(item.read_bytes())
+    registry.get(a)
+    registry.get(b)
+    registry.get(a)  # a is now the most recent
+    registry.get(str(copy))
+    assert registry.loaded() == [a, str(copy)], registry.loaded()
+
+
+def test_allowlist_refuses_other_models_before_reading_anything(tiny_gpt2_dir: Path) -> None:
+    def loader(name: str, **kwargs: object) -> object:
+        raise AssertionError(f"nothing should be loaded, but {name} was")
+
+    registry = ModelRegistry(allowed=["embedded", "distilgpt2"], loader=loader)
+    with pytest.raises(ModelLoadError, match="not available here; this app serves only: embedded, distilgpt2"):
+        registry.get(str(tiny_gpt2_dir))
+    assert registry.choices() == ["embedded", "distilgpt2"]
+
+
+def test_a_failed_load_leaves_the_loaded_models_serving(tiny_gpt2_dir: Path) -> None:
+    registry = ModelRegistry()
+    first = registry.get(str(tiny_gpt2_dir))
+    with pytest.raises(ModelLoadError):
+        registry.get("./missing-folder")
+    assert registry.loaded() == [str(tiny_gpt2_dir)]
+    assert registry.get(str(tiny_gpt2_dir)) is first
+
+
+def test_environment_configures_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEPGEN_ALLOWED_MODELS", f" {EMBEDDED_LABEL}, gpt2 ,,gpt2")
+    assert allowed_from_env() == ("embedded", "gpt2")
+    monkeypatch.setenv("STEPGEN_MAX_MODELS", "0")
+    with pytest.raises(ValueError, match="STEPGEN_MAX_MODELS has to be a positive integer, but is 0"):
+        max_models_from_env()
+    monkeypatch.setenv("STEPGEN_MODEL", "gpt2")
+    assert default_model() == "gpt2"
+    monkeypatch.delenv("STEPGEN_MODEL")
+    assert default_model() == "embedded", "the embedded model is installed, so it is the default"
+    assert canonical(EMBEDDED_LABEL) == "embedded"

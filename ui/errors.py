@@ -1,0 +1,41 @@
+"""One place where the errors users cause become messages they can read.
+
+stepgen raises ``ValueError`` (``ModelLoadError`` is one) naming the argument
+and the value; here such errors become ``gr.Error`` so that the browser shows a
+toast and a ``gradio_client`` caller gets the same sentence. Anything else is a
+bug and is left to propagate (Gradio logs it and hides the details).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn ``ValueError`` from ``fn`` into ``gr.Error`` with the same message (generators too)."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except ValueError as error:
+                raise gr.Error(str(error), print_exception=False) from error
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from error
+
+    return call  # type: ignore[return-value]

@@ -1,0 +1,82 @@
+"""The header: which model this session talks to, and loading another one.
+
+The session's model name lives in a ``gr.State`` that every tab takes as an
+input. A failed load shows why and leaves that state (and so every tab) on the
+model it had.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from stepgen.loading import LoadedModel, ModelLoadError
+from stepgen.registry import default_model, get_model, get_registry
+from ui.errors import user_errors
+
+
+def describe(loaded: LoadedModel) -> str:
+    facts = loaded.info()
+    return (
+        f"**Serving `{facts['name']}`** · {facts['architecture']} · {facts['parameters'] / 1e6:.0f} M parameters · "
+        f"context {facts['context_length']} tokens · vocabulary {facts['vocab_size']} · {facts['device']}"
+    )
+
+
+def switch_model(name: str, current: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str]:
+    """Load ``name`` for this session; on failure keep ``current`` and say why."""
+    progress(0, desc=f"Loading {name}")
+    try:
+        loaded = get_model(name, progress=lambda message: progress(None, desc=message))
+    except ModelLoadError as error:
+        gr.Warning(str(error))
+        return current, f"⚠️ {error}  \nStill serving `{current}`."
+    return loaded.name, describe(loaded)
+
+
+def show_current(current: str) -> str:
+    try:
+        return describe(get_model(current))
+    except ModelLoadError as error:
+        return f"⚠️ {error}"
+
+
+@user_errors
+def load_model(model: str = "") -> dict[str, Any]:
+    """Load a model (hub id, local folder, .gguf file, or 'embedded'; empty means the default) and describe it."""
+    return get_model(model or default_model()).info()
+
+
+def list_models() -> dict[str, Any]:
+    """The models offered here, the default one, and those loaded now."""
+    registry = get_registry()
+    return {"choices": registry.choices(), "default": default_model(), "loaded": registry.loaded(),
+            "allowed": list(registry.allowed) if registry.allowed is not None else None}
+
+
+def build_header() -> tuple[gr.State, gr.Markdown]:
+    """Render the model picker; return the session state holding the model name, and the status line."""
+    registry = get_registry()
+    start = default_model()
+    choices = registry.choices()
+    if start not in choices:
+        choices = [start, *choices]
+    model_state = gr.State(start)
+    with gr.Row(equal_height=True):
+        picker = gr.Dropdown(
+            choices=choices, value=start, allow_custom_value=registry.allowed is None, label="Model",
+            info="A hub id, a local folder or a .gguf file; 'embedded' works offline.", scale=3,
+            elem_id="model-picker",
+        )
+        load = gr.Button("Load model", scale=1, elem_id="load-model")
+    status = gr.Markdown(elem_id="model-status")
+    load.click(switch_model, [picker, model_state], [model_state, status], api_visibility="private")
+    picker.select(switch_model, [picker, model_state], [model_state, status], api_visibility="private")
+    gr.api(load_model, api_name="load_model")
+    gr.api(list_models, api_name="models")
+    return model_state, status
+
+
+def on_page_load(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown) -> None:
+    demo.load(show_current, [model_state], [status], api_visibility="private")
