@@ -14,6 +14,7 @@ through the same folder path as a user's local checkpoint.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -58,26 +59,35 @@ def gpt2_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def llama_tokenizer() -> PreTrainedTokenizerFast:
-    """A SentencePiece-style BPE with byte fallback, a BOS in front and a ChatML template."""
+    """A SentencePiece-style BPE with byte fallback, a BOS in front and a ChatML template.
+
+    As in Llama's vocabulary, the 256 ``<0x..>`` byte pieces are ordinary vocabulary entries (ids 3 to 258),
+    not added tokens; only ``<unk>``, ``<s>``, ``</s>`` and the chat markers are special.
+    """
+    specials = ["<unk>", "<s>", "</s>"]
     byte_pieces = [f"<0x{value:02X}>" for value in range(256)]
-    specials = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
-    core = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
-    core.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    core.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    trained = Tokenizer(models.BPE())
+    trained.normalizer, trained.pre_tokenizer = normalizer, pre_tokenizer
+    letters = [chr(code) for code in range(32, 127)] + ["▁", "\n", "\t"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=340, initial_alphabet=letters, limit_alphabet=len(letters), show_progress=False
+    )
+    trained.train_from_iterator(CORPUS, trainer=trainer)
+    learned = json.loads(trained.to_str())["model"]
+    vocab = {token: index for index, token in enumerate(specials + byte_pieces)}
+    for token, _ in sorted(learned["vocab"].items(), key=lambda item: item[1]):
+        vocab.setdefault(token, len(vocab))
+    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in learned["merges"]]
+    core = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+    core.normalizer, core.pre_tokenizer = normalizer, pre_tokenizer
     core.decoder = decoders.Sequence(
         [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
     )
-    ascii_letters = [chr(code) for code in range(32, 127)] + ["▁", "\n", "\t"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        special_tokens=specials + byte_pieces,
-        initial_alphabet=ascii_letters,
-        limit_alphabet=len(ascii_letters),
-        show_progress=False,
-    )
-    core.train_from_iterator(CORPUS, trainer=trainer)
+    core.add_special_tokens(specials + ["<|im_start|>", "<|im_end|>"])
     core.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", core.token_to_id("<s>"))]
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
     )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
