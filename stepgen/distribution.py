@@ -1,0 +1,219 @@
+"""The next-token distribution: raw, after each decoding setting, and final.
+
+Given the token ids so far, the model's last logits are turned into
+
+* the raw distribution (softmax of the logits: what the model believes),
+* one :class:`Stage` per logits processor, applied in ``generate()``'s order
+  (from :meth:`DecodingSettings.processors`), with how many tokens survive it
+  and how much probability mass it removed,
+* the final distribution: what sampling draws from (the softmax of the fully
+  processed scores, exactly as ``generate(do_sample=True)`` computes it), or,
+  with temperature 0, all mass on the greedy choice.
+
+It works on token ids and logits; it does not tokenize text nor choose a
+token (see :mod:`stepgen.stepping`), and it keeps no cache itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from stepgen.settings import DecodingSettings
+from stepgen.tokens import token_text
+
+LOG2E = 1 / math.log(2)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible next token."""
+
+    id: int
+    text: str
+    """Readable form (hex for partial UTF-8), see :func:`stepgen.tokens.token_text`."""
+    logit: float
+    prob: float
+    """The model's raw probability (softmax of the logits)."""
+    logprob: float
+    rank: int
+    """1 for the most likely token under the raw distribution."""
+    final_prob: float
+    """The probability after every setting: what sampling would draw it with."""
+
+    @property
+    def removed(self) -> bool:
+        """True when the settings cut this token (it cannot be drawn)."""
+        return self.final_prob == 0.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The distribution after one processor."""
+
+    name: str
+    """The transformers argument behind it (``temperature``, ``top_k``, …)."""
+    processor: str
+    """The class name of the transformers processor."""
+    survivors: int
+    """Tokens that can still be drawn after this stage."""
+    removed_mass: float
+    """Probability mass (of the stage before) that this stage cut away."""
+    top: tuple[tuple[int, float], ...]
+    """The (id, probability) pairs of the most likely tokens after this stage."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A next-token distribution with its processing history."""
+
+    candidates: tuple[Candidate, ...]
+    """The top tokens by raw probability (and any token the settings promote into the final top)."""
+    greedy_id: int
+    """The token greedy decoding picks: the argmax of the processed scores."""
+    entropy_bits: float
+    """Entropy of the raw distribution, in bits."""
+    final_entropy_bits: float
+    other_mass: float
+    """Raw probability mass outside the candidates shown."""
+    stages: tuple[Stage, ...]
+    settings: DecodingSettings
+    n_input_tokens: int
+    final_probs: torch.Tensor = field(repr=False, compare=False)
+    """The whole final distribution (vocabulary-sized), for drawing a token."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (no tensors)."""
+        return {
+            "candidates": [
+                {"id": c.id, "text": c.text, "logit": c.logit, "prob": c.prob, "logprob": c.logprob,
+                 "rank": c.rank, "final_prob": c.final_prob, "removed": c.removed}
+                for c in self.candidates
+            ],
+            "greedy_id": self.greedy_id,
+            "entropy": self.entropy_bits,
+            "final_entropy": self.final_entropy_bits,
+            "other_mass": self.other_mass,
+            "stages": [
+                {"name": s.name, "processor": s.processor, "survivors": s.survivors,
+                 "removed_mass": s.removed_mass, "top": [list(pair) for pair in s.top]}
+                for s in self.stages
+            ],
+            "settings": self.settings.to_dict(),
+            "n_input_tokens": self.n_input_tokens,
+        }
+
+
+def check_context(loaded: Any, n_tokens: int) -> None:
+    """Refuse, with a message, a sequence longer than the model's context window."""
+    if n_tokens > loaded.context_length:
+        raise ValueError(
+            f"The text is {n_tokens} tokens long, but {loaded.name} reads at most {loaded.context_length} tokens "
+            "(its context window); shorten it."
+        )
+    if n_tokens == 0:
+        raise ValueError("There is no token to continue from: type a prompt (or give `token_ids`).")
+
+
+@torch.no_grad()
+def last_logits(loaded: Any, ids: list[int]) -> torch.Tensor:
+    """The model's logits for the token after ``ids`` (a full forward pass), shape (vocab,)."""
+    check_context(loaded, len(ids))
+    input_ids = torch.tensor([ids], device=loaded.device)
+    return loaded.model(input_ids).logits[0, -1].float()
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """Shannon entropy of a probability vector, in bits (zeros contribute nothing)."""
+    nonzero = probs[probs > 0]
+    return float(-(nonzero * nonzero.log()).sum() * LOG2E)
+
+
+@torch.no_grad()
+def from_logits(
+    loaded: Any,
+    ids: list[int],
+    logits: torch.Tensor,
+    settings: DecodingSettings,
+    *,
+    top_n: int = 10,
+    stage_top: int = 10,
+) -> Distribution:
+    """Build the distribution for the token after ``ids`` from the model's ``logits`` for it."""
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= 200:
+        raise ValueError(f"`top_n` has to be an integer from 1 to 200, but is {top_n!r}")
+    tokenizer = loaded.tokenizer
+    raw_logits = logits.float().reshape(1, -1)
+    input_ids = torch.tensor([ids], device=raw_logits.device)
+    raw_probs = torch.softmax(raw_logits, dim=-1)
+
+    scores = raw_logits
+    previous = raw_probs
+    stages: list[Stage] = []
+    for name, processor in settings.processors(tokenizer, device=raw_logits.device):
+        before = scores
+        scores = processor(input_ids, before.clone())  # some processors write in place; keep `before` intact
+        probs = torch.softmax(scores, dim=-1)
+        cut = torch.isneginf(scores) & ~torch.isneginf(before)
+        top_values, top_ids = probs[0].topk(min(stage_top, probs.shape[-1]))
+        stages.append(
+            Stage(
+                name=name,
+                processor=type(processor).__name__,
+                survivors=int((~torch.isneginf(scores)).sum()),
+                removed_mass=float(previous[cut].sum()),
+                top=tuple((int(i), float(v)) for i, v in zip(top_ids, top_values)),
+            )
+        )
+        previous = probs
+
+    greedy_id = int(scores[0].argmax())
+    if settings.greedy:
+        final = torch.zeros_like(raw_probs)
+        final[0, greedy_id] = 1.0
+    else:
+        final = torch.softmax(scores, dim=-1)
+
+    raw = raw_probs[0]
+    order = raw.argsort(descending=True)
+    ranks = torch.empty_like(order)
+    ranks[order] = torch.arange(1, order.numel() + 1, device=order.device)
+    shown = [int(i) for i in order[:top_n]]
+    for token_id in final[0].topk(top_n).indices.tolist():
+        if final[0, token_id] > 0 and token_id not in shown:
+            shown.append(int(token_id))
+    logprobs = torch.log_softmax(raw_logits, dim=-1)[0]
+    candidates = tuple(
+        Candidate(
+            id=token_id,
+            text=token_text(tokenizer, token_id),
+            logit=float(raw_logits[0, token_id]),
+            prob=float(raw[token_id]),
+            logprob=float(logprobs[token_id]),
+            rank=int(ranks[token_id]),
+            final_prob=float(final[0, token_id]),
+        )
+        for token_id in shown
+    )
+    return Distribution(
+        candidates=candidates,
+        greedy_id=greedy_id,
+        entropy_bits=entropy_bits(raw),
+        final_entropy_bits=entropy_bits(final[0]),
+        other_mass=float(max(0.0, 1.0 - sum(c.prob for c in candidates))),
+        stages=tuple(stages),
+        settings=settings,
+        n_input_tokens=len(ids),
+        final_probs=final[0],
+    )
+
+
+def next_token(
+    loaded: Any, ids: list[int], settings: DecodingSettings | None = None, *, top_n: int = 10
+) -> Distribution:
+    """The distribution of the token after ``ids`` (one forward pass)."""
+    settings = settings or DecodingSettings()
+    return from_logits(loaded, ids, last_logits(loaded, ids), settings, top_n=top_n)
