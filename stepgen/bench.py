@@ -126,9 +126,39 @@ def section_forward(ctx: Context) -> list[Figure]:
     ]
 
 
+def section_offline(ctx: Context) -> list[Figure]:
+    """How long asking for a hub model takes to fail when the hub cannot be reached (a black-holed address)."""
+    import os
+
+    import huggingface_hub.constants as hub_constants
+
+    from stepgen.loading import ModelLoadError, load_model
+
+    saved = {key: os.environ.get(key) for key in ("HF_ENDPOINT", "HF_HUB_OFFLINE")}
+    saved_flag = hub_constants.HF_HUB_OFFLINE
+    os.environ["HF_ENDPOINT"] = "http://10.255.255.1"  # not routed: connections hang until our timeout
+    os.environ["HF_HUB_OFFLINE"] = "0"
+    hub_constants.HF_HUB_OFFLINE = False
+    started = time.perf_counter()
+    try:
+        load_model("someone/not-cached-model")
+    except ModelLoadError:
+        pass
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        hub_constants.HF_HUB_OFFLINE = saved_flag
+    return [Figure("hub_unreachable_failure", time.perf_counter() - started, "s", target="<= 10",
+                   note="a hub id asked for while the hub is out of reach")]
+
+
 SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "load": section_load,
     "forward": section_forward,
+    "offline": section_offline,
 }
 
 
