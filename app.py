@@ -37,6 +37,9 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("generate() playground", id="playground"):
                 gr.Markdown("Every knob of transformers' `generate()` that works offline.")
         header.on_page_load(demo, model_state, status)
+        from ui import deeplinks  # URL <-> view, and the Share button
+
+        deeplinks.wire(demo, model_state, status, {})
     return demo
 
 

@@ -1,0 +1,123 @@
+"""Deep links: URL text <-> control values, parsing links, and the links the Share button makes."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import gradio as gr
+import pytest
+
+from ui import deeplinks
+from ui.deeplinks import DeepLink, decode, encode, field_for, parse_query, share_url, tab_view, to_query
+
+TABS = ["tokenizer", "next-token", "step", "playground"]
+
+
+def controls() -> dict[str, gr.components.Component]:
+    """One control of every kind a tab may hand over, built without rendering an app."""
+    with gr.Blocks():
+        return {
+            "prompt": gr.Textbox("The capital of France is"),
+            "temperature": gr.Slider(0, 2, value=1.0, step=0.05),
+            "top_k": gr.Slider(0, 100, value=0, step=1),
+            "seed": gr.Number(0, precision=0),
+            "greedy": gr.Checkbox(False),
+            "preset": gr.Dropdown(["sampling", "greedy", "beam search"], value="sampling"),
+            "mode": gr.Radio([("Probabilities", "prob"), ("Logits", "logit")], value="prob"),
+            "bad_words": gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True),
+            "chart": gr.Plot(),
+            "path": gr.State([]),
+            "run": gr.Button("Run"),
+        }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("prompt", "Ünïcode, spaces & = signs?\nand a new line"), ("prompt", ""), ("temperature", 0.7),
+     ("temperature", 0.0), ("top_k", 5), ("seed", 12345), ("greedy", True), ("greedy", False),
+     ("preset", "beam search"), ("mode", "logit"), ("bad_words", ["the", "a b"])],
+)
+def test_values_survive_the_round_trip_through_a_url(name: str, value: object) -> None:
+    spec = field_for(name, controls()[name])
+    link = DeepLink(tab="next-token", values=((name, encode(spec, value)),))
+    parsed = parse_query(dict(parse_qsl(to_query(link), keep_blank_values=True)), TABS)
+    text = dict(parsed.values)[name]
+    back = decode(spec, text)
+    assert back == value and type(back) is type(value), f"{name}: {value!r} came back as {back!r} (URL text {text!r})"
+
+
+def test_only_controls_with_a_url_meaning_become_fields() -> None:
+    view = tab_view("step", controls())
+    assert set(view.fields) == {"prompt", "temperature", "top_k", "seed", "greedy", "preset", "mode", "bad_words"}, (
+        f"fields: {sorted(view.fields)}"
+    )
+    assert view.path is not None and view.run is not None, "path state and run button were not picked up"
+    kinds = {name: spec.kind for name, (spec, _) in view.fields.items()}
+    assert kinds["top_k"] == "integer" and kinds["temperature"] == "number" and kinds["seed"] == "integer", kinds
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [("temperature", "hot", "`temperature` has to be a number, but is 'hot'"),
+     ("temperature", "2.5", "`temperature` has to be between 0 and 2, but is 2.5"),
+     ("temperature", "nan", "has to be a finite number"),
+     ("top_k", "2.5", "`top_k` has to be a whole number, but is 2.5"),
+     ("greedy", "maybe", "`greedy` has to be true or false"),
+     ("preset", "contrastive", "`preset` has to be one of sampling, greedy, beam search, but is 'contrastive'"),
+     ("mode", "Logits", "`mode` has to be one of prob, logit")],
+)
+def test_bad_url_values_are_refused_by_name(name: str, text: str, message: str) -> None:
+    spec = field_for(name, controls()[name])
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        decode(spec, text)
+
+
+def test_parse_query_keeps_what_it_can_and_names_the_rest() -> None:
+    link = parse_query({"tab": "nowhere", "model": " embedded ", "prompt": "Hi", "path": "1,x"}, TABS)
+    assert link.tab is None and link.model == "embedded" and link.path is None, link
+    assert dict(link.values) == {"prompt": "Hi"}, link.values
+    assert any("`tab` has to be one of tokenizer" in p for p in link.problems), link.problems
+    assert any("`path` has to be token IDs" in p for p in link.problems), link.problems
+    good = parse_query({"tab": "step", "path": "11, 2232,837"}, TABS)
+    assert good.tab == "step" and good.path == (11, 2232, 837) and not good.problems, good
+
+
+def test_overlong_paths_are_refused() -> None:
+    too_long = ",".join(["1"] * (deeplinks.MAX_PATH + 1))
+    assert "at most" in parse_query({"path": too_long}, TABS).problems[0]
+
+
+def test_view_values_skip_other_tabs_keys_and_report_bad_ones() -> None:
+    view = tab_view("next-token", controls())
+    link = parse_query({"tab": "next-token", "temperature": "0.5", "top_k": "-3", "max_new_tokens": "9"}, TABS)
+    values, problems = deeplinks.view_values(view, link)
+    assert values == {"temperature": 0.5}, values
+    assert problems == ["`top_k` has to be between 0 and 100, but is -3"], problems
+
+
+def test_share_url_carries_only_what_differs_from_the_start_and_restores_it() -> None:
+    view = tab_view("step", controls())
+    current = {name: spec.default for name, (spec, _) in view.fields.items()}
+    current.update(prompt="Once upon a time", temperature=0.7, top_k=5)
+    url = share_url("https://user-stepgen.hf.space/", "step", "embedded", view, list(current.values()), [11, 2232])
+    parts = urlsplit(url)
+    assert parts.scheme == "https" and parts.netloc == "user-stepgen.hf.space" and parts.path == "/", url
+    query = dict(parse_qsl(parts.query))
+    assert query == {"tab": "step", "model": "embedded", "prompt": "Once upon a time", "temperature": "0.7",
+                     "top_k": "5", "path": "11,2232"}, query
+    link = parse_query(query, TABS)
+    values, problems = deeplinks.view_values(view, link)
+    assert not problems and values == {"prompt": "Once upon a time", "temperature": 0.7, "top_k": 5}, (values, problems)
+    assert link.path == (11, 2232), link.path
+
+
+def test_the_app_has_a_share_button_and_restores_on_load() -> None:
+    import app
+
+    demo = app.build_demo()
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"share-button", "share-url"} <= ids, "the Share button or its link box is missing"
+    tabs, tab_list = deeplinks.find_tabs(demo)
+    assert [tab.id for tab in tab_list] == TABS, [tab.id for tab in tab_list]
+    load_targets = [dep for dep in demo.fns.values() if any(t[1] == "load" for t in dep.targets)]
+    assert any(tabs in dep.outputs for dep in load_targets), "no page-load event selects the tab from the URL"

@@ -1,0 +1,389 @@
+"""Deep links: the URL's query parameters carry a view, and opening the URL restores it.
+
+A view is the selected tab, the model, the values of the selected tab's
+shareable controls (prompt, decoding settings, …) and, in the Step tab, the
+path of chosen token IDs::
+
+    /?tab=next-token&model=embedded&prompt=The+capital+of+France+is&temperature=0.7&top_k=5
+    /?tab=step&prompt=Once+upon+a+time&path=11,2232,837
+
+The URL keys are the names a tab's ``build()`` gives its components, so a tab
+that gains a control gains a URL key without any change here. ``tab``,
+``model`` and ``path`` are reserved. Only the controls whose value differs from
+their start value go into a shared link; keys a tab does not know are ignored.
+
+This module turns query parameters into component values and back, restores a
+view on page load and renders the "Share" button. It does not compute anything
+a tab shows: after restoring, it asks each tab to recompute through that tab's
+own handler (the ``restore`` callable a tab hands over, or a click on its
+``run`` button).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import gradio as gr
+from gradio import route_utils
+
+from ui import header
+
+RESERVED = ("tab", "model", "path")
+"""URL keys that are not a tab's control names."""
+
+MAX_PATH = 256
+"""Longest step path a link may carry (a link is not a way to make the server generate text)."""
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """What a URL value may be for one control: its kind, range and choices, and its start value."""
+
+    name: str
+    kind: str  # "text", "number", "integer", "bool", "choice" or "choices"
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    free: bool = False  # a choice control that also takes values outside its choices
+
+
+@dataclass(frozen=True)
+class DeepLink:
+    """A parsed URL: tab, model, control values by name (still text) and step path."""
+
+    tab: str | None = None
+    model: str | None = None
+    values: tuple[tuple[str, str], ...] = ()
+    path: tuple[int, ...] | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+
+def _choice_values(component: Any) -> tuple[Any, ...]:
+    return tuple(choice[1] if isinstance(choice, (tuple, list)) else choice for choice in component.choices or ())
+
+
+def field_for(name: str, component: Any) -> Field | None:
+    """The URL field of a control, or None when its value does not belong in a URL (plots, states, buttons)."""
+    default = getattr(component, "value", None)
+    if isinstance(component, gr.Checkbox):
+        return Field(name, "bool", default)
+    if isinstance(component, gr.Slider):
+        whole = component.precision == 0 or all(
+            float(x).is_integer() for x in (component.minimum, component.maximum, component.step)
+        )
+        return Field(name, "integer" if whole else "number", default, component.minimum, component.maximum)
+    if isinstance(component, gr.Number):
+        return Field(name, "integer" if component.precision == 0 else "number", default,
+                     component.minimum, component.maximum)
+    if isinstance(component, gr.CheckboxGroup) or (isinstance(component, gr.Dropdown) and component.multiselect):
+        return Field(name, "choices", default, choices=_choice_values(component),
+                     free=bool(getattr(component, "allow_custom_value", False)))
+    if isinstance(component, (gr.Dropdown, gr.Radio)):
+        return Field(name, "choice", default, choices=_choice_values(component),
+                     free=bool(getattr(component, "allow_custom_value", False)))
+    if isinstance(component, (gr.Textbox, gr.Code)):
+        return Field(name, "text", default)
+    return None
+
+
+def _in_range(spec: Field, number: float, text: str) -> None:
+    low = -math.inf if spec.minimum is None else spec.minimum
+    high = math.inf if spec.maximum is None else spec.maximum
+    if not low <= number <= high:
+        raise ValueError(f"`{spec.name}` has to be between {low:g} and {high:g}, but is {text}")
+
+
+def _choice(spec: Field, text: str) -> Any:
+    for choice in spec.choices:
+        if str(choice) == text:
+            return choice
+    if spec.free:
+        return text
+    raise ValueError(f"`{spec.name}` has to be one of {', '.join(map(str, spec.choices))}, but is {text!r}")
+
+
+def decode(spec: Field, text: str) -> Any:
+    """The control value a URL's text stands for; ValueError naming the key when it cannot be one."""
+    if spec.kind == "text":
+        return text
+    if spec.kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise ValueError(f"`{spec.name}` has to be true or false, but is {text!r}")
+    if spec.kind in ("number", "integer"):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"`{spec.name}` has to be a number, but is {text!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"`{spec.name}` has to be a finite number, but is {text!r}")
+        if spec.kind == "integer":
+            if not number.is_integer():
+                raise ValueError(f"`{spec.name}` has to be a whole number, but is {text}")
+            _in_range(spec, number, text)
+            return int(number)
+        _in_range(spec, number, text)
+        return number
+    if spec.kind == "choice":
+        return _choice(spec, text)
+    if spec.kind == "choices":
+        return [_choice(spec, part) for part in text.split(",") if part != ""]
+    raise ValueError(f"`{spec.name}` cannot be set from a link")
+
+
+def encode(spec: Field, value: Any) -> str:
+    """The URL text of a control value (the inverse of :func:`decode`)."""
+    if spec.kind == "bool":
+        return "true" if value else "false"
+    if spec.kind in ("number", "integer"):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    if spec.kind == "choices":
+        return ",".join(str(part) for part in value or [])
+    return "" if value is None else str(value)
+
+
+def _same(spec: Field, value: Any, default: Any) -> bool:
+    if spec.kind in ("number", "integer"):
+        try:
+            return float(value) == float(default)
+        except (TypeError, ValueError):
+            return value == default
+    if spec.kind == "choices":
+        return list(value or []) == list(default or [])
+    return (value or "") == (default or "") if spec.kind == "text" else value == default
+
+
+def parse_path(text: str) -> tuple[int, ...]:
+    """Token IDs from ``"11,2232,837"``; ValueError naming ``path`` otherwise."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() for part in parts):
+        raise ValueError(f"`path` has to be token IDs separated by commas, but is {text!r}")
+    if len(parts) > MAX_PATH:
+        raise ValueError(f"`path` has to be at most {MAX_PATH} token IDs long, but has {len(parts)}")
+    return tuple(int(part) for part in parts)
+
+
+def parse_query(params: Mapping[str, str], tab_ids: Sequence[str]) -> DeepLink:
+    """A :class:`DeepLink` from query parameters; what cannot be used is left out and named in ``problems``."""
+    problems: list[str] = []
+    tab = params.get("tab") or None
+    if tab is not None and tab not in tab_ids:
+        problems.append(f"`tab` has to be one of {', '.join(tab_ids)}, but is {tab!r}")
+        tab = None
+    model = (params.get("model") or "").strip() or None
+    path = None
+    if "path" in params:
+        try:
+            path = parse_path(params["path"])
+        except ValueError as error:
+            problems.append(str(error))
+    values = tuple((key, value) for key, value in params.items() if key not in RESERVED)
+    return DeepLink(tab=tab, model=model, values=values, path=path, problems=tuple(problems))
+
+
+def to_query(link: DeepLink) -> str:
+    """The query string of a link (``tab``, ``model``, the controls in order, then ``path``)."""
+    pairs: list[tuple[str, str]] = []
+    if link.tab:
+        pairs.append(("tab", link.tab))
+    if link.model:
+        pairs.append(("model", link.model))
+    pairs.extend(link.values)
+    if link.path:
+        pairs.append(("path", ",".join(str(token) for token in link.path)))
+    return urlencode(pairs, safe=",/")
+
+
+@dataclass
+class TabView:
+    """One tab's part in deep links: its URL fields and how it recomputes after a restore."""
+
+    tab_id: str
+    fields: dict[str, tuple[Field, gr.components.Component]]
+    path: gr.components.Component | None = None
+    run: gr.Button | None = None
+
+
+def tab_view(tab_id: str, components: Mapping[str, Any]) -> TabView:
+    """The URL fields in the dict a tab's ``build()`` returned (its ``path`` and ``run`` entries are special)."""
+    fields: dict[str, tuple[Field, gr.components.Component]] = {}
+    for name, component in components.items():
+        if name in RESERVED or name == "run":
+            continue
+        spec = field_for(name, component)
+        if spec is not None:
+            fields[name] = (spec, component)
+    path = components.get("path")
+    run = components.get("run")
+    return TabView(tab_id, fields, path if path is not None else None, run if isinstance(run, gr.Button) else None)
+
+
+def view_values(view: TabView, link: DeepLink) -> tuple[dict[str, Any], list[str]]:
+    """The control values a link sets in ``view``, and what was wrong with the rest."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, text in link.values:
+        if key not in view.fields:
+            continue  # another tab's key, or one this version does not know: links stay usable as tabs change
+        spec, _ = view.fields[key]
+        try:
+            values[key] = decode(spec, text)
+        except ValueError as error:
+            problems.append(str(error))
+    return values, problems
+
+
+def _walk(block: Any) -> Iterator[Any]:
+    yield block
+    for child in getattr(block, "children", None) or []:
+        yield from _walk(child)
+
+
+def find_tabs(demo: gr.Blocks) -> tuple[gr.Tabs, list[gr.Tab]]:
+    """The app's main ``gr.Tabs`` and its tabs (each with an ``id``)."""
+    tabs = next(block for block in _walk(demo) if isinstance(block, gr.Tabs))
+    return tabs, [child for child in tabs.children if isinstance(child, gr.Tab)]
+
+
+def find_by_elem_id(demo: gr.Blocks, elem_id: str) -> Any:
+    return next((block for block in _walk(demo) if getattr(block, "elem_id", None) == elem_id), None)
+
+
+def share_url(root: str, tab: str, model: str, view: TabView | None, values: Sequence[Any],
+              path: Sequence[int] | None) -> str:
+    """The link to a view: ``root`` plus the query of the controls that differ from their start value."""
+    pairs: list[tuple[str, str]] = []
+    if view is not None:
+        for (name, (spec, _)), value in zip(view.fields.items(), values, strict=True):
+            if not _same(spec, value, spec.default):
+                pairs.append((name, encode(spec, value)))
+    link = DeepLink(tab=tab, model=model, values=tuple(pairs), path=tuple(path) if path else None)
+    return f"{root.rstrip('/')}/?{to_query(link)}"
+
+
+def app_root(request: gr.Request | None) -> str:
+    """The public address of the app as this browser reaches it (proxies such as Spaces included)."""
+    raw = getattr(request, "request", None) if request is not None else None
+    if raw is not None:
+        return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), raw.scope.get("root_path"))
+    headers = dict(getattr(request, "headers", {}) or {})
+    host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860"
+    return f"{headers.get('x-forwarded-proto', 'http')}://{host}"
+
+
+def _path_ids(value: Any) -> list[int] | None:
+    """Token IDs from whatever a Step tab keeps as its path (a list of IDs, or of dicts/objects with ``id``)."""
+    if not value:
+        return None
+    ids: list[int] = []
+    for item in value:
+        token = item.get("id", item.get("token_id")) if isinstance(item, dict) else getattr(item, "token_id", item)
+        ids.append(int(token))
+    return ids
+
+
+def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
+         views: Mapping[str, Mapping[str, Any]],
+         restorers: Mapping[str, Callable[..., Any]] | None = None) -> gr.Textbox:
+    """Restore the view in the URL on page load, and render the Share button. Call at the end of ``build_demo``.
+
+    ``views`` maps a tab id to the dict its ``build()`` returned (tabs not yet
+    built may be missing). Returns the textbox that shows the shared link.
+    """
+    tabs, tab_list = find_tabs(demo)
+    tab_ids = [str(tab.id) for tab in tab_list]
+    picker = find_by_elem_id(demo, "model-picker")
+    tab_views = {tab_id: tab_view(tab_id, views.get(tab_id, {})) for tab_id in tab_ids}
+    current_tab = gr.State(str(tabs.selected or tab_ids[0]))
+
+    flat: list[gr.components.Component] = []
+    for view in tab_views.values():
+        flat.extend(component for _, component in view.fields.values())
+    paths = [view.path for view in tab_views.values() if view.path is not None]
+
+    def remember(tab_id: str) -> Callable[[], str]:
+        def selected() -> str:
+            return tab_id
+        return selected
+
+    for tab in tab_list:
+        tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private")
+
+    model_outputs = [model_state, status] + ([picker] if picker is not None else [])
+
+    def restore(current_model: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        link = parse_query(dict(request.query_params), tab_ids)
+        problems = list(link.problems)
+        tab = link.tab
+        out: list[Any] = [gr.Tabs(selected=tab) if tab else gr.skip(), tab if tab else gr.skip()]
+        if link.model and link.model != current_model:
+            name, text = header.switch_model(link.model, current_model, progress=progress)
+            out += [name, text] + ([gr.Dropdown(value=name)] if picker is not None else [])
+        else:
+            out += [gr.skip()] * len(model_outputs)
+        view = tab_views.get(tab) if tab else None
+        values, wrong = view_values(view, link) if view else ({}, [])
+        problems += wrong
+        for other in tab_views.values():
+            for name in other.fields:
+                out.append(values[name] if other is view and name in values else gr.skip())
+        for other in tab_views.values():
+            if other.path is not None:
+                out.append(list(link.path) if other is view and link.path is not None else gr.skip())
+        for problem in problems:
+            gr.Warning(f"Part of this link was ignored: {problem}")
+        return out
+
+    restored = demo.load(
+        restore, [model_state], [tabs, current_tab, *model_outputs, *flat, *paths], api_visibility="private",
+    )
+    _recompute_after_restore(restored, tab_views, restorers or {}, current_tab)
+
+    with gr.Row(elem_id="share-row", equal_height=True):
+        share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")
+        link_box = gr.Textbox(label="Link to this view", buttons=["copy"], interactive=False, scale=4,
+                              elem_id="share-url", placeholder="Press 'Share this view' for a link to what you see")
+
+    def make_link(request: gr.Request, tab: str, model: str, *values: Any) -> str:
+        view = tab_views.get(tab)
+        offset = 0
+        mine: list[Any] = []
+        for other in tab_views.values():
+            count = len(other.fields)
+            if other is view:
+                mine = list(values[offset:offset + count])
+            offset += count
+        path_value = None
+        for other in tab_views.values():
+            if other.path is not None:
+                if other is view:
+                    path_value = values[offset]
+                offset += 1
+        return share_url(app_root(request), tab, model, view, mine, _path_ids(path_value))
+
+    share.click(make_link, [current_tab, model_state, *flat, *paths], [link_box], api_visibility="private")
+    return link_box
+
+
+def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView],
+                             restorers: Mapping[str, Callable[..., Any]], current_tab: gr.State) -> None:
+    """After a restore, let the restored tab recompute what it shows, with its own code."""
+    for tab_id, view in tab_views.items():
+        if tab_id in restorers:
+            continue
+        if view.run is not None and view.run.elem_id:
+            # the tab's own button, pressed in the browser, only when the link opened this tab
+            event.then(None, [current_tab], None, js=(
+                f"(tab) => {{ if (tab === {tab_id!r} && new URLSearchParams(window.location.search).has('tab'))"
+                f" document.querySelector('#{view.run.elem_id}')?.click(); }}"
+            ))
