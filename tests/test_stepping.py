@@ -1,0 +1,214 @@
+"""Stepping by hand equals generate(): greedy ids, seeded sampling ids, recorded probabilities; sessions are plain data."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+import torch
+
+from stepgen import stepping
+from stepgen.kvcache import KVStore
+from stepgen.settings import DecodingSettings
+
+PROMPT = "It was a dark and stormy night; the rain"
+
+SAMPLING = [
+    DecodingSettings(),
+    DecodingSettings(temperature=0.7, top_k=20),
+    DecodingSettings(temperature=1.3, top_p=0.8, repetition_penalty=1.3),
+    DecodingSettings(min_p=0.05, no_repeat_ngram_size=2),
+]
+
+
+def _generate(loaded: object, ids: list[int], settings: DecodingSettings, new_tokens: int) -> list[int]:
+    input_ids = torch.tensor([ids])
+    out = loaded.model.generate(
+        input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens,
+        pad_token_id=loaded.tokenizer.eos_token_id, **settings.generate_kwargs(loaded.tokenizer),
+    )
+    return out[0].tolist()
+
+
+def _step_n(loaded: object, ids: list[int], settings: DecodingSettings, strategy: str, n: int, seed: int = 0,
+            store: KVStore | None = None) -> list[int]:
+    generator = stepping.new_generator(seed)
+    current = tuple(ids)
+    for _ in range(n):
+        current = stepping.step(loaded, current, settings, strategy, generator=generator, store=store).ids
+    return list(current)
+
+
+@pytest.mark.parametrize("settings", [DecodingSettings(temperature=0), DecodingSettings(temperature=0, repetition_penalty=1.4)],
+                         ids=["plain", "penalty"])
+def test_greedy_steps_equal_generate(tiny: object, settings: DecodingSettings) -> None:
+    ids = tiny.tokenizer(PROMPT)["input_ids"]
+    expected = _generate(tiny, ids, settings, 50)
+    assert len(expected) - len(ids) >= 10, f"generate() stopped early ({len(expected) - len(ids)} tokens); pick another prompt"
+    stepped = _step_n(tiny, ids, settings, "greedy", len(expected) - len(ids), store=KVStore(2**26))
+    assert stepped == expected, f"greedy stepping drifted from generate():\n{stepped}\n{expected}"
+
+
+@pytest.mark.parametrize("seed", [0, 1234])
+@pytest.mark.parametrize("settings", SAMPLING, ids=["raw", "temp-topk", "topp-penalty", "minp-ngram"])
+def test_seeded_sample_steps_equal_seeded_generate(tiny: object, settings: DecodingSettings, seed: int) -> None:
+    ids = tiny.tokenizer(PROMPT)["input_ids"]
+    torch.manual_seed(seed)
+    expected = _generate(tiny, ids, settings, 30)
+    assert len(expected) - len(ids) >= 5, f"generate() stopped after {len(expected) - len(ids)} tokens"
+    torch.manual_seed(seed + 1)  # the global RNG's state must not matter to stepping
+    stepped = _step_n(tiny, ids, settings, "sample", len(expected) - len(ids), seed=seed, store=KVStore(2**26))
+    assert stepped == expected, f"seeded sampling drifted from generate() with seed {seed}:\n{stepped}\n{expected}"
+
+
+def test_sampling_never_touches_the_global_rng(tiny_gpt2: object) -> None:
+    ids = tiny_gpt2.tokenizer(PROMPT)["input_ids"]
+    before = torch.get_rng_state()
+    _step_n(tiny_gpt2, ids, DecodingSettings(), "sample", 5, seed=3)
+    _step_n(tiny_gpt2, ids, DecodingSettings(), "uniform", 5, seed=3)
+    assert torch.equal(before, torch.get_rng_state()), "stepping advanced the global random generator"
+
+
+def test_uniform_draws_ignore_the_model_and_repeat_with_the_seed(tiny_gpt2: object) -> None:
+    ids = tiny_gpt2.tokenizer(PROMPT)["input_ids"]
+    drawn = _step_n(tiny_gpt2, ids, DecodingSettings(top_k=1), "uniform", 8, seed=5)[len(ids):]
+    generator = torch.Generator().manual_seed(5)
+    expected = [int(torch.randint(len(tiny_gpt2.tokenizer), (1,), generator=generator)) for _ in range(8)]
+    assert drawn == expected, f"uniform draws are not the seeded generator's uniform draws: {drawn} vs {expected}"
+    greedy = _step_n(tiny_gpt2, ids, DecodingSettings(top_k=1), "greedy", 8)[len(ids):]
+    assert drawn != greedy, "uniform draws followed the model (top_k=1 leaves only its favourite)"
+
+
+def test_step_records_the_probabilities_plain_transformers_computes(tiny: object) -> None:
+    ids = tuple(tiny.tokenizer(PROMPT)["input_ids"])
+    settings = DecodingSettings(temperature=0.8, top_k=5)
+    with torch.no_grad():
+        logits = tiny.model(torch.tensor([list(ids)])).logits[0, -1]
+    raw = torch.softmax(logits, dim=-1)
+    with torch.no_grad():
+        out = tiny.model.generate(
+            torch.tensor([list(ids)]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), max_new_tokens=1,
+            output_scores=True, return_dict_in_generate=True, pad_token_id=tiny.tokenizer.eos_token_id,
+            **settings.generate_kwargs(tiny.tokenizer),
+        )
+    final = torch.softmax(out.scores[0][0], dim=-1)
+    for strategy, token_id in [("greedy", None), ("token", int(raw.argsort()[-3])), ("token", int(raw.argsort()[0]))]:
+        result = stepping.step(tiny, ids, settings, strategy, token_id=token_id, store=KVStore(2**26))
+        chosen = result.step
+        assert abs(chosen.prob - float(raw[chosen.token_id])) < 1e-5, (chosen, float(raw[chosen.token_id]))
+        assert abs(chosen.final_prob - float(final[chosen.token_id])) < 1e-5, (chosen, float(final[chosen.token_id]))
+        assert chosen.rank == 1 + int((raw > raw[chosen.token_id]).sum()), chosen
+        assert result.ids == ids + (chosen.token_id,), result.ids
+        assert [c.id for c in chosen.alternatives[:5]] == raw.argsort(descending=True)[:5].tolist(), chosen.alternatives
+        assert result.next.n_input_tokens == len(ids) + 1
+    assert result.step.final_prob == 0.0, "the least likely token is cut by top_k=5 yet was recorded as drawable"
+
+
+def test_a_step_reuses_the_cache_and_runs_one_token(tiny_llama: object) -> None:
+    store = KVStore(2**26)
+    ids = tuple(tiny_llama.tokenizer(PROMPT)["input_ids"])
+    first = stepping.step(tiny_llama, ids, DecodingSettings(), "greedy", store=store)
+    second = stepping.step(tiny_llama, first.ids, DecodingSettings(), "greedy", store=store)
+    assert (second.reused, second.computed) == (len(ids) + 1, 1), (second.reused, second.computed)
+
+
+def test_session_undo_fork_switch_keep_paths(tiny_gpt2: object) -> None:
+    settings, store = DecodingSettings(), KVStore(2**26)
+    session = stepping.start(tiny_gpt2.name, tiny_gpt2.tokenizer(PROMPT)["input_ids"], seed=7)
+    for _ in range(4):
+        session, _ = stepping.advance(tiny_gpt2, session, settings, "sample", store=store)
+    original = session.ids
+    assert len(session.steps) == 4 and all(s.strategy == "sample" for s in session.steps), session.steps
+    undone = stepping.undo(session)
+    assert undone.ids == original[:-1] and len(undone.steps) == 3, undone.ids
+    position = len(session.prompt_ids) + 1
+    other = next(c.id for c in session.steps[1].alternatives if c.id != original[position])
+    forked, result = stepping.fork(tiny_gpt2, session, position, other, settings, store=store)
+    assert forked.current == 1 and len(forked.branches) == 2, forked
+    assert forked.ids == original[:position] + (other,), forked.ids
+    assert forked.branches[0].ids == original, "forking changed the old path"
+    assert forked.branch.fork_at == position and forked.branch.parent == 0, forked.branch
+    assert stepping.divergence(forked.ids, original) == position
+    back = stepping.switch(forked, 0)
+    assert back.ids == original and back.steps == session.steps, "switching back lost the old path"
+    again, _ = stepping.fork(tiny_gpt2, back, position, other, settings, store=store)
+    assert len(again.branches) == 2 and again.current == 1, "forking to an existing path made a duplicate branch"
+    assert result.step.token_id == other and result.step.strategy == "token"
+
+
+def test_sampling_continues_the_session_generator(tiny_gpt2: object) -> None:
+    """Step by step through sessions (state saved as bytes in between) draws what one generator would draw."""
+    settings = DecodingSettings(temperature=1.5)
+    ids = tiny_gpt2.tokenizer(PROMPT)["input_ids"]
+    session = stepping.start(tiny_gpt2.name, ids, seed=42)
+    for _ in range(10):
+        session, _ = stepping.advance(tiny_gpt2, pickle.loads(pickle.dumps(session)), settings, "sample")
+    assert list(session.ids) == _step_n(tiny_gpt2, ids, settings, "sample", 10, seed=42)
+    reseeded = stepping.reseed(session, 42)
+    assert reseeded.rng_state == b"" and reseeded.ids == session.ids
+
+
+def _tensors(value: object) -> list[object]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if dataclasses.is_dataclass(value):
+        return [t for f in dataclasses.fields(value) for t in _tensors(getattr(value, f.name))]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def test_session_holds_no_tensors(tiny_gpt2: object) -> None:
+    session = stepping.start(tiny_gpt2.name, tiny_gpt2.tokenizer(PROMPT)["input_ids"])
+    session, _ = stepping.advance(tiny_gpt2, session, DecodingSettings(), "sample")
+    session, _ = stepping.force_text(tiny_gpt2, session, " the rain", DecodingSettings())
+    assert _tensors(session) == [], "session state holds tensors"
+    assert copy.deepcopy(session) == session
+
+
+def test_force_text_appends_its_tokens(tiny_llama: object) -> None:
+    session = stepping.start(tiny_llama.name, tiny_llama.tokenizer(PROMPT)["input_ids"])
+    forced = tiny_llama.tokenizer(" fell in torrents", add_special_tokens=False)["input_ids"]
+    session, result = stepping.force_text(tiny_llama, session, " fell in torrents", DecodingSettings())
+    assert list(session.ids[-len(forced):]) == forced and result.ids == session.ids, session.ids
+    assert [s.strategy for s in session.steps] == ["forced"] * len(forced)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, s: stepping.step(m, s.ids, DecodingSettings(), "beam"), "`strategy` has to be one of"),
+        (lambda m, s: stepping.step(m, s.ids, DecodingSettings(), "token", token_id=10**6), "`token_id` has to be an integer"),
+        (lambda m, s: stepping.undo(s), "nothing to undo"),
+        (lambda m, s: stepping.start(m.name, s.ids, seed=-1), "`seed` has to be an integer"),
+        (lambda m, s: stepping.fork(m, s, 0, 1, DecodingSettings()), "`position` has to be the index of a generated token"),
+        (lambda m, s: stepping.force_text(m, s, "", DecodingSettings()), "`text` has to hold at least one token"),
+        (lambda m, s: stepping.switch(s, 3), "`branch` has to be from 0 to 0"),
+    ],
+)
+def test_bad_requests_are_refused_by_name(tiny_gpt2: object, call: object, message: str) -> None:
+    session = stepping.start(tiny_gpt2.name, tiny_gpt2.tokenizer(PROMPT)["input_ids"])
+    with pytest.raises(ValueError, match=message):
+        call(tiny_gpt2, session)
+
+
+def test_stepping_stops_at_the_context_window(tiny_gpt2: object) -> None:
+    ids = (5,) * tiny_gpt2.context_length
+    with pytest.raises(ValueError, match="context window"):
+        stepping.step(tiny_gpt2, ids, DecodingSettings(), "greedy")
+
+
+@pytest.mark.slow
+def test_embedded_greedy_and_sampled_steps_equal_generate(embedded: object) -> None:
+    ids = embedded.tokenizer("The capital of France is")["input_ids"]
+    greedy = DecodingSettings(temperature=0)
+    expected = _generate(embedded, ids, greedy, 50)
+    stepped = _step_n(embedded, ids, greedy, "greedy", len(expected) - len(ids), store=KVStore(2**28))
+    assert stepped == expected, f"greedy:\n{embedded.tokenizer.decode(stepped)}\n{embedded.tokenizer.decode(expected)}"
+    settings = DecodingSettings(temperature=0.9, top_p=0.95)
+    torch.manual_seed(11)
+    expected = _generate(embedded, ids, settings, 20)
+    stepped = _step_n(embedded, ids, settings, "sample", len(expected) - len(ids), seed=11, store=KVStore(2**28))
+    assert stepped == expected, f"sampled:\n{embedded.tokenizer.decode(stepped)}\n{embedded.tokenizer.decode(expected)}"
