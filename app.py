@@ -29,7 +29,9 @@ def build_demo() -> gr.Blocks:
         model_state, status = header.build_header()
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Tokenizer", id="tokenizer"):
-                gr.Markdown("How text becomes the token IDs the model reads.")
+                from ui import tokenizer_tab
+
+                tokenizer_tab.build(model_state)
             with gr.Tab("Next token", id="next-token"):
                 gr.Markdown("What the model thinks comes next, and what each decoding setting does to that.")
             with gr.Tab("Step by step", id="step"):
