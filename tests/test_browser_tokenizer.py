@@ -1,0 +1,60 @@
+"""The Tokenizer tab in a real browser: typing text shows the tokenizer's own tokens as chips, with counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from stepgen import tokenize as tk
+
+pytestmark = pytest.mark.browser
+
+
+def test_typing_text_shows_chips_counts_and_details(page: object, tiny_gpt2: object) -> None:
+    from playwright.sync_api import expect
+
+    text = "It was a dark and stormy"
+    expected = tiny_gpt2.tokenizer(text)["input_ids"]
+    page.locator("#tok-text textarea").fill(text)
+    chips = page.locator("#tok-chips .tok-chip")
+    expect(chips).to_have_count(len(expected))
+    shown = [chips.nth(i).inner_text() for i in range(len(expected))]
+    assert "".join(shown) == text, f"the chips do not spell the text: {shown}"
+    counts = page.locator("#tok-counts")
+    expect(counts.locator("[data-kind=tokens] strong")).to_have_text(str(len(expected)))
+    expect(counts.locator("[data-kind=characters] strong")).to_have_text(str(len(text)))
+    expect(counts.locator("[data-kind=bytes] strong")).to_have_text(str(len(text.encode())))
+    expect(page.locator("#tok-ids-out textarea")).to_have_value(str(expected))
+    classes = [chips.nth(i).get_attribute("class") for i in range(2)]
+    assert "tok-a" in classes[0] and "tok-b" in classes[1], f"neighbours must alternate colours: {classes}"
+
+    chips.nth(2).click()
+    details = page.locator("#tok-details")
+    expect(details).to_contain_text(str(expected[2]))
+    expect(details).to_contain_text(tiny_gpt2.tokenizer.convert_ids_to_tokens(expected[2]))
+    chips.nth(1).focus()
+    page.keyboard.press("Enter")
+    expect(details).to_contain_text(tiny_gpt2.tokenizer.convert_ids_to_tokens(expected[1]))
+
+    page.locator("#tok-whitespace input").check()
+    expect(chips.nth(1)).to_contain_text("·")
+
+
+def test_emoji_example_merges_partial_bytes_and_ids_decode(page: object, tiny_gpt2: object) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Emoji").click()
+    expect(page.locator("#tok-text textarea")).not_to_have_value("Preposterous, I'm flabbergasted!")
+    text = page.locator("#tok-text textarea").input_value()
+    example = tk.tokenize(tiny_gpt2.tokenizer, text)
+    chips = page.locator("#tok-chips .tok-chip")
+    expect(chips).to_have_count(len(example.tokens))
+    expect(page.locator("#tok-chips .tok-partial").first).to_contain_text("<F0")
+    page.locator("#tok-merge input").check()
+    expect(chips).to_have_count(len(example.merged()))
+    expect(page.locator("#tok-chips .tok-partial")).to_have_count(0)
+
+    page.get_by_text("From IDs to text").click()
+    page.locator("#tok-ids-in textarea").fill(" ".join(str(i) for i in example.ids))
+    page.locator("#tok-decode").click()
+    expect(page.locator("#tok-decoded textarea")).to_have_value(text)
+    expect(page.locator("#tok-ids-chips .tok-chip")).to_have_count(len(example.merged()))
