@@ -26,6 +26,7 @@ def controls() -> dict[str, gr.components.Component]:
             "mode": gr.Radio([("Probabilities", "prob"), ("Logits", "logit")], value="prob"),
             "bad_words": gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True),
             "chart": gr.Plot(),
+            "ids": gr.Textbox(interactive=False),
             "path": gr.State([]),
             "run": gr.Button("Run"),
         }
@@ -44,6 +45,12 @@ def test_values_survive_the_round_trip_through_a_url(name: str, value: object) -
     text = dict(parsed.values)[name]
     back = decode(spec, text)
     assert back == value and type(back) is type(value), f"{name}: {value!r} came back as {back!r} (URL text {text!r})"
+
+
+def test_float_noise_from_slider_steps_stays_out_of_links() -> None:
+    spec = field_for("temperature", controls()["temperature"])
+    assert encode(spec, 0.1 + 0.2) == "0.3", encode(spec, 0.1 + 0.2)
+    assert encode(spec, 2.0) == "2", encode(spec, 2.0)
 
 
 def test_only_controls_with_a_url_meaning_become_fields() -> None:

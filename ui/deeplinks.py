@@ -72,6 +72,8 @@ def _choice_values(component: Any) -> tuple[Any, ...]:
 
 def field_for(name: str, component: Any) -> Field | None:
     """The URL field of a control, or None when its value does not belong in a URL (plots, states, buttons)."""
+    if getattr(component, "interactive", None) is False:
+        return None  # an output the tab computes, not something a reader sets
     default = getattr(component, "value", None)
     if isinstance(component, gr.Checkbox):
         return Field(name, "bool", default)
@@ -146,7 +148,8 @@ def encode(spec: Field, value: Any) -> str:
         return "true" if value else "false"
     if spec.kind in ("number", "integer"):
         number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
+        # sliders step in binary floats (0.35000000000000003); ten digits is more than any control resolves
+        return str(int(number)) if number.is_integer() else format(number, ".10g")
     if spec.kind == "choices":
         return ",".join(str(part) for part in value or [])
     return "" if value is None else str(value)
