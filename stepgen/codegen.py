@@ -1,0 +1,96 @@
+""""Copy as code": the plain transformers script that reproduces a playground run.
+
+:func:`python_code` turns a :class:`~stepgen.generation.GenerationResult` into a
+short, self-contained Python script: load the tokenizer and model with
+``AutoTokenizer``/``AutoModelForCausalLM``, tokenize the prompt, seed torch's
+random generator when sampling, call ``model.generate()`` with exactly the
+keyword arguments the run used (every knob explicit, so the model's own
+defaults cannot change the result), then print each sequence and each token's
+probabilities from ``compute_transition_scores``.
+
+Every value is written with ``repr``, so any prompt (quotes, newlines, emoji)
+becomes a valid Python literal. This module writes text only; it runs nothing
+and imports no model code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepgen.generation import GenerationResult
+from stepgen.loading import resolve
+
+_EXPLAINED = {
+    "do_sample": "sample from the distribution (False: always take the most likely token)",
+    "top_k": "passed explicitly: generate() otherwise keeps only the top 50 when sampling",
+    "bad_words_ids": "the token sequences of the bad words (with and without a leading space)",
+    "stop_strings": "needs tokenizer=... as well",
+    "pad_token_id": "the model names no pad token; this silences a warning and changes nothing",
+}
+
+
+def load_arguments(name: str) -> tuple[str, str | None]:
+    """Where ``from_pretrained`` finds model ``name``, and the GGUF file inside it (or None)."""
+    source, local, gguf_file = resolve(name)
+    if source == "hub":
+        return name.strip(), None
+    assert local is not None
+    return str(local), gguf_file
+
+
+def python_code(result: GenerationResult) -> str:
+    """The script that reproduces ``result`` (token ids, text and probabilities) with plain transformers."""
+    where, gguf_file = load_arguments(result.model)
+    extra = f", gguf_file={gguf_file!r}" if gguf_file else ""
+    request = result.request
+    lines = [
+        f"# Reproduces a stepgen playground run: {request.mode.replace('_', ' ')} on {result.model}.",
+        "import torch",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        f"model_id = {where!r}",
+        f"tokenizer = AutoTokenizer.from_pretrained(model_id{extra})",
+        f"model = AutoModelForCausalLM.from_pretrained(model_id{extra}, dtype=torch.float32)",
+        "model.eval()",
+        "",
+        f"prompt = {result.prompt!r}",
+        'inputs = tokenizer(prompt, return_tensors="pt")',
+        'prompt_length = inputs["input_ids"].shape[1]',
+        "",
+    ]
+    if request.do_sample:
+        lines += [
+            "# generate() samples with torch's global random generator: the seed makes the draw repeatable",
+            f"torch.manual_seed({request.seed})",
+        ]
+    lines += ["outputs = model.generate(", "    **inputs,"]
+    for name, value in result.kwargs.items():
+        note = _EXPLAINED.get(name)
+        lines.append(f"    {name}={_literal(value)}," + (f"  # {note}" if note else ""))
+    if request.stop_strings:
+        lines.append("    tokenizer=tokenizer,")
+    lines += [
+        "    return_dict_in_generate=True,",
+        "    output_scores=True,  # the processed scores each token was picked from",
+        "    output_logits=True,  # the model's raw logits",
+        ")",
+        "",
+        "# each token's probability under the model, and after every setting (what it was picked from)",
+        'beam_indices = outputs.get("beam_indices")',
+        "model_logprobs = model.compute_transition_scores(",
+        "    outputs.sequences, outputs.logits, beam_indices, normalize_logits=True)",
+        "final_logprobs = model.compute_transition_scores(",
+        "    outputs.sequences, outputs.scores, beam_indices, normalize_logits=True)",
+        "for i, sequence in enumerate(outputs.sequences):",
+        "    new_tokens = sequence[prompt_length:]  # a sequence that ended early is padded at the end",
+        '    print(f"--- sequence {i + 1}:", repr(tokenizer.decode(new_tokens, skip_special_tokens=True)))',
+        "    for token_id, logprob, final_logprob in zip(new_tokens, model_logprobs[i], final_logprobs[i]):",
+        "        print(f\"{token_id.item():>7} {tokenizer.decode(token_id)!r:<14} \"",
+        '              f"p={logprob.exp().item():.4f}  final p={final_logprob.exp().item():.4f}")',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _literal(value: Any) -> str:
+    """A Python literal for a JSON-like value (``repr`` keeps strings exact)."""
+    return repr(value)
