@@ -27,11 +27,12 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}")
         model_state, status = header.build_header()
+        views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Tokenizer", id="tokenizer"):
                 from ui import tokenizer_tab
 
-                tokenizer_tab.build(model_state)
+                views["tokenizer"] = tokenizer_tab.build(model_state)
             with gr.Tab("Next token", id="next-token"):
                 gr.Markdown("What the model thinks comes next, and what each decoding setting does to that.")
             with gr.Tab("Step by step", id="step"):
@@ -41,7 +42,7 @@ def build_demo() -> gr.Blocks:
         header.on_page_load(demo, model_state, status)
         from ui import deeplinks  # URL <-> view, and the Share button
 
-        deeplinks.wire(demo, model_state, status, {})
+        deeplinks.wire(demo, model_state, status, views)
     return demo
 
 
