@@ -128,3 +128,79 @@ def test_the_app_has_a_share_button_and_restores_on_load() -> None:
     assert [tab.id for tab in tab_list] == TABS, [tab.id for tab in tab_list]
     load_targets = [dep for dep in demo.fns.values() if any(t[1] == "load" for t in dep.targets)]
     assert any(tabs in dep.outputs for dep in load_targets), "no page-load event selects the tab from the URL"
+
+
+# --- in the browser ---------------------------------------------------------------------------------------------
+
+
+def open_link(browser: object, url: str) -> object:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#model-status :text('Serving')")
+    return page
+
+
+def textbox(page: object, elem_id: str) -> object:
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+@pytest.mark.browser
+def test_a_tokenizer_link_opens_the_tab_with_its_text_and_settings(browser: object, app_url: str,
+                                                                    client: object) -> None:
+    text = "Deep links, ünïcode & = signs"
+    query = to_query(DeepLink(tab="tokenizer", values=(("text", text), ("add_special_tokens", "false"))))
+    page = open_link(browser, f"{app_url}/?{query}")
+    try:
+        assert page.get_by_role("tab", selected=True).inner_text().strip() == "Tokenizer"
+        page.wait_for_function(
+            "t => document.querySelector('#tok-text textarea').value === t", arg=text,
+        )
+        assert not page.locator("#tok-add-special input").is_checked(), "add_special_tokens=false was not restored"
+        expected = client.predict(text=text, add_special_tokens=False, api_name="/tokenize")["ids"]
+        page.wait_for_function(
+            "want => (document.querySelector('#tok-ids-out textarea, #tok-ids-out input')?.value || '')"
+            ".replace(/[^0-9]+/g, ' ').trim() === want",
+            arg=" ".join(map(str, expected)),
+        )
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_share_gives_a_link_that_reopens_the_same_view(browser: object, app_url: str) -> None:
+    page = open_link(browser, app_url)
+    try:
+        page.get_by_role("tab", name="Tokenizer").click()
+        textbox(page, "tok-text").fill("Shared text, 42 tokens?")
+        page.locator("#tok-whitespace input").check()
+        page.locator("#share-button").click()
+        page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
+        link = textbox(page, "share-url").input_value()
+    finally:
+        page.context.close()
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert link.startswith(app_url + "/?"), f"the link does not point at the app: {link}"
+    assert query.get("tab") == "tokenizer" and query.get("text") == "Shared text, 42 tokens?", query
+    assert query.get("show_whitespace") == "true" and "add_special_tokens" not in query, query
+    again = open_link(browser, link)
+    try:
+        again.wait_for_function(
+            "() => document.querySelector('#tok-text textarea').value === 'Shared text, 42 tokens?'"
+        )
+        assert again.locator("#tok-whitespace input").is_checked(), "show_whitespace was not restored"
+    finally:
+        again.context.close()
+
+
+@pytest.mark.browser
+def test_a_link_with_bad_values_opens_the_rest_and_says_what_was_ignored(browser: object, app_url: str) -> None:
+    page = open_link(browser, f"{app_url}/?tab=tokenizer&text=Still+here&add_special_tokens=perhaps")
+    try:
+        page.wait_for_function("() => document.querySelector('#tok-text textarea').value === 'Still here'")
+        notice = page.locator(".toast-body").first
+        notice.wait_for()
+        assert "`add_special_tokens` has to be true or false" in notice.inner_text(), notice.inner_text()
+    finally:
+        page.context.close()
