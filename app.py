@@ -34,7 +34,9 @@ def build_demo() -> gr.Blocks:
 
                 views["tokenizer"] = tokenizer_tab.build(model_state)
             with gr.Tab("Next token", id="next-token"):
-                gr.Markdown("What the model thinks comes next, and what each decoding setting does to that.")
+                from ui import next_token_tab
+
+                next_token_tab.build(model_state)
             with gr.Tab("Step by step", id="step"):
                 gr.Markdown("Build a text one token at a time, choosing each token yourself.")
             with gr.Tab("generate() playground", id="playground"):

@@ -4,8 +4,8 @@ Given the token ids so far, the model's last logits are turned into
 
 * the raw distribution (softmax of the logits: what the model believes),
 * one :class:`Stage` per logits processor, applied in ``generate()``'s order
-  (from :meth:`DecodingSettings.processors`), with how many tokens survive it
-  and how much probability mass it removed,
+  (from :meth:`DecodingSettings.processors`), with how many tokens survive it,
+  how much probability mass it removed and how much it moved,
 * the final distribution: what sampling draws from (the softmax of the fully
   processed scores, exactly as ``generate(do_sample=True)`` computes it), or,
   with temperature 0, all mass on the greedy choice.
@@ -17,7 +17,7 @@ token (see :mod:`stepgen.stepping`), and it keeps no cache itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 
 LOG2E = 1 / math.log(2)
+MAX_TOP_N = 200
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Candidate:
     """1 for the most likely token under the raw distribution."""
     final_prob: float
     """The probability after every setting: what sampling would draw it with."""
+    removed_by: str = ""
+    """The setting that cut this token (``top_k``, …, or ``greedy``), empty when it survives."""
 
     @property
     def removed(self) -> bool:
@@ -64,6 +67,13 @@ class Stage:
     """Probability mass (of the stage before) that this stage cut away."""
     top: tuple[tuple[int, float], ...]
     """The (id, probability) pairs of the most likely tokens after this stage."""
+    moved_mass: float = 0.0
+    """Total variation distance to the stage before: the share of probability that changed hands
+    (a cut or a reshaping such as ``temperature`` or ``repetition_penalty``)."""
+    entropy_bits: float = 0.0
+    """Entropy of the distribution after this stage, in bits."""
+    shown: tuple[float, ...] = ()
+    """The probability after this stage of each of :attr:`Distribution.candidates`, in their order."""
 
 
 @dataclass(frozen=True)
@@ -85,21 +95,42 @@ class Distribution:
     final_probs: torch.Tensor = field(repr=False, compare=False)
     """The whole final distribution (vocabulary-sized), for drawing a token."""
 
+    @property
+    def vocab_size(self) -> int:
+        return int(self.final_probs.numel())
+
+    @property
+    def final_other_mass(self) -> float:
+        """Final probability mass outside the candidates shown."""
+        return float(max(0.0, 1.0 - sum(c.final_prob for c in self.candidates)))
+
+    @property
+    def survivors(self) -> int:
+        """Tokens that sampling (or greedy) could still pick."""
+        return int((self.final_probs > 0).sum())
+
+    def candidate(self, token_id: int) -> Candidate | None:
+        return next((c for c in self.candidates if c.id == token_id), None)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (no tensors)."""
         return {
             "candidates": [
                 {"id": c.id, "text": c.text, "logit": c.logit, "prob": c.prob, "logprob": c.logprob,
-                 "rank": c.rank, "final_prob": c.final_prob, "removed": c.removed}
+                 "rank": c.rank, "final_prob": c.final_prob, "removed": c.removed, "removed_by": c.removed_by}
                 for c in self.candidates
             ],
             "greedy_id": self.greedy_id,
             "entropy": self.entropy_bits,
             "final_entropy": self.final_entropy_bits,
             "other_mass": self.other_mass,
+            "final_other_mass": self.final_other_mass,
+            "survivors": self.survivors,
+            "vocab_size": self.vocab_size,
             "stages": [
                 {"name": s.name, "processor": s.processor, "survivors": s.survivors,
-                 "removed_mass": s.removed_mass, "top": [list(pair) for pair in s.top]}
+                 "removed_mass": s.removed_mass, "moved_mass": s.moved_mass, "entropy": s.entropy_bits,
+                 "top": [list(pair) for pair in s.top], "shown": list(s.shown)}
                 for s in self.stages
             ],
             "settings": self.settings.to_dict(),
@@ -116,6 +147,35 @@ def check_context(loaded: Any, n_tokens: int) -> None:
         )
     if n_tokens == 0:
         raise ValueError("There is no token to continue from: type a prompt (or give `token_ids`).")
+
+
+def check_ids(loaded: Any, ids: Any) -> list[int]:
+    """The ids as a list of ints, or a ValueError naming the first one the model does not know."""
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise ValueError(f"`token_ids` has to be a list of integers, but is {ids!r}")
+    checked: list[int] = []
+    vocab = loaded.vocab_size
+    for token_id in ids:
+        if isinstance(token_id, float) and token_id.is_integer():
+            token_id = int(token_id)
+        if isinstance(token_id, bool) or not isinstance(token_id, int):
+            raise ValueError(f"`token_ids` has to be a list of integers, but holds {token_id!r}")
+        if not 0 <= token_id < vocab:
+            raise ValueError(
+                f"`token_ids` has to hold ids from 0 to {vocab - 1} ({loaded.name}'s vocabulary), but holds {token_id}"
+            )
+        checked.append(token_id)
+    check_context(loaded, len(checked))
+    return checked
+
+
+def check_top_n(top_n: Any) -> int:
+    """``top_n`` as an int from 1 to :data:`MAX_TOP_N`, or a ValueError saying so."""
+    if isinstance(top_n, float) and top_n.is_integer():
+        top_n = int(top_n)
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= MAX_TOP_N:
+        raise ValueError(f"`top_n` has to be an integer from 1 to {MAX_TOP_N}, but is {top_n!r}")
+    return top_n
 
 
 @torch.no_grad()
@@ -143,8 +203,7 @@ def from_logits(
     stage_top: int = 10,
 ) -> Distribution:
     """Build the distribution for the token after ``ids`` from the model's ``logits`` for it."""
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= 200:
-        raise ValueError(f"`top_n` has to be an integer from 1 to 200, but is {top_n!r}")
+    top_n = check_top_n(top_n)
     tokenizer = loaded.tokenizer
     raw_logits = logits.float().reshape(1, -1)
     input_ids = torch.tensor([ids], device=raw_logits.device)
@@ -153,11 +212,16 @@ def from_logits(
     scores = raw_logits
     previous = raw_probs
     stages: list[Stage] = []
+    stage_probs: list[torch.Tensor] = []
+    # the first stage that sent each token to -inf; tokens never cut keep the empty name
+    cut_by = [""] * raw_logits.shape[-1]
     for name, processor in settings.processors(tokenizer, device=raw_logits.device):
         before = scores
         scores = processor(input_ids, before.clone())  # some processors write in place; keep `before` intact
         probs = torch.softmax(scores, dim=-1)
         cut = torch.isneginf(scores) & ~torch.isneginf(before)
+        for token_id in cut[0].nonzero().flatten().tolist():
+            cut_by[token_id] = name
         top_values, top_ids = probs[0].topk(min(stage_top, probs.shape[-1]))
         stages.append(
             Stage(
@@ -166,8 +230,11 @@ def from_logits(
                 survivors=int((~torch.isneginf(scores)).sum()),
                 removed_mass=float(previous[cut].sum()),
                 top=tuple((int(i), float(v)) for i, v in zip(top_ids, top_values)),
+                moved_mass=float((probs - previous).abs().sum() / 2),
+                entropy_bits=entropy_bits(probs[0]),
             )
         )
+        stage_probs.append(probs[0])
         previous = probs
 
     greedy_id = int(scores[0].argmax())
@@ -195,9 +262,14 @@ def from_logits(
             logprob=float(logprobs[token_id]),
             rank=int(ranks[token_id]),
             final_prob=float(final[0, token_id]),
+            removed_by=cut_by[token_id] or ("greedy" if settings.greedy and token_id != greedy_id else ""),
         )
         for token_id in shown
     )
+    stages = [
+        replace(stage, shown=tuple(float(probs[token_id]) for token_id in shown))
+        for stage, probs in zip(stages, stage_probs)
+    ]
     return Distribution(
         candidates=candidates,
         greedy_id=greedy_id,
@@ -216,4 +288,6 @@ def next_token(
 ) -> Distribution:
     """The distribution of the token after ``ids`` (one forward pass)."""
     settings = settings or DecodingSettings()
+    top_n = check_top_n(top_n)  # before the forward pass: a bad request costs nothing
+    ids = check_ids(loaded, ids)
     return from_logits(loaded, ids, last_logits(loaded, ids), settings, top_n=top_n)

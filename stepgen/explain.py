@@ -1,0 +1,86 @@
+"""Plain-language words for a next-token distribution and for each decoding setting.
+
+:func:`reading` turns a :class:`~stepgen.distribution.Distribution` into one
+sentence ("the model is confident: 97% on ' night'"), and :data:`SETTING_HELP`
+says in a line what each setting does. The thresholds are rules of thumb for
+people, not statistics: the numbers themselves are always shown next to them.
+
+This module only writes words; it computes nothing from a model and draws nothing.
+"""
+
+from __future__ import annotations
+
+from stepgen.distribution import Distribution
+from stepgen.tokens import visible
+
+CONFIDENT = 0.9
+LEANING = 0.5
+
+SETTING_HELP: dict[str, str] = {
+    "temperature": "Divides the logits: below 1 sharpens the distribution, above 1 flattens it; 0 means greedy "
+    "(always the most likely token).",
+    "top_k": "Keeps only the k most likely tokens (0 = off).",
+    "top_p": "Keeps the smallest set of most likely tokens whose probabilities add up to p (1 = off).",
+    "min_p": "Drops tokens less likely than min_p times the top token's probability (0 = off).",
+    "typical_p": "Keeps the tokens whose surprise is closest to the average surprise, up to mass p (1 = off).",
+    "epsilon_cutoff": "Drops tokens whose probability is below epsilon (0 = off).",
+    "eta_cutoff": "Like epsilon_cutoff, with a cut-off that shrinks when the model is unsure (0 = off).",
+    "repetition_penalty": "Makes tokens already in the text less likely (above 1) or more likely (below 1); "
+    "1 = off.",
+    "no_repeat_ngram_size": "Forbids any token that would repeat an n-gram already in the text (0 = off).",
+    "bad_words": "Words that may never be written (comma-separated; with and without a leading space).",
+    "top_n": "How many of the most likely tokens to show.",
+}
+
+
+def quoted(text: str) -> str:
+    """A token in quotes, spaces kept (the quotes show them) but newlines and tabs made visible."""
+    return "'" + "".join(char if char == " " else visible(char) for char in text) + "'"
+
+
+def percent(prob: float) -> str:
+    """A probability for people: ``97%``, ``3.2%``, ``<0.1%``."""
+    if prob >= 0.995:
+        return f"{prob:.1%}" if prob < 1 else "100%"
+    if prob >= 0.1:
+        return f"{prob:.0%}"
+    if prob >= 0.001:
+        return f"{prob:.1%}"
+    return "<0.1%" if prob > 0 else "0%"
+
+
+def effective_choices(entropy_bits: float) -> float:
+    """2**entropy: the number of equally likely tokens that would be as uncertain."""
+    return 2.0**entropy_bits
+
+
+def reading(dist: Distribution) -> str:
+    """One sentence on what the model believes, then what the settings leave to choose from."""
+    ranked = sorted(dist.candidates, key=lambda c: c.rank)
+    top, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    if top.prob >= CONFIDENT:
+        belief = f"The model is confident: {percent(top.prob)} on {quoted(top.text)}."
+    elif top.prob >= LEANING:
+        runner_up = f", then {quoted(second.text)} ({percent(second.prob)})" if second else ""
+        belief = f"The model leans towards {quoted(top.text)} ({percent(top.prob)}){runner_up}."
+    else:
+        choices = effective_choices(dist.entropy_bits)
+        belief = (
+            f"The model is unsure: its favourite, {quoted(top.text)}, gets only {percent(top.prob)}; "
+            f"the entropy of {dist.entropy_bits:.2f} bits is like choosing among ~{choices:,.0f} equally likely tokens."
+        )
+    greedy = dist.candidate(dist.greedy_id)
+    greedy_text = quoted(greedy.text) if greedy else f"token {dist.greedy_id}"
+    if dist.settings.greedy:
+        after = f"With temperature 0, greedy decoding always writes {greedy_text}."
+    elif dist.survivors == 1:
+        after = f"Your settings leave a single token: sampling always writes {greedy_text}."
+    elif dist.survivors == dist.vocab_size:
+        after = f"Sampling can draw any of the {dist.vocab_size:,} tokens; the likeliest is {greedy_text}."
+    else:
+        final_top = max(dist.candidates, key=lambda c: c.final_prob)
+        after = (
+            f"Your settings leave {dist.survivors:,} of {dist.vocab_size:,} tokens; sampling draws "
+            f"{quoted(final_top.text)} with {percent(final_top.final_prob)}."
+        )
+    return f"{belief} {after}"

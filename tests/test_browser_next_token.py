@@ -1,0 +1,49 @@
+"""The Next-token tab in a real browser: the chart follows the settings, and survives a bad one."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHART_DATA = "() => document.querySelector('#next-chart .js-plotly-plot').data.map(trace => Array.from(trace.y))"
+
+
+def _open_tab(page: object) -> list[list[float]]:
+    page.get_by_role("tab", name="Next token").click()
+    page.wait_for_selector("#next-chart .js-plotly-plot")
+    page.wait_for_function("() => document.querySelector('#next-chart .js-plotly-plot').data?.length === 2")
+    return page.evaluate(CHART_DATA)
+
+
+def _set(page: object, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_changing_temperature_changes_the_chart(page: object) -> None:
+    raw, final = _open_tab(page)
+    assert raw == final, "with the default settings the final distribution is the raw one"
+    assert "entropy" in page.locator("#next-reading").inner_text()
+    _set(page, "next-temperature", "0.3")
+    page.wait_for_function(
+        "top => document.querySelector('#next-chart .js-plotly-plot').data[1].y[0] > top + 1e-6", arg=final[0]
+    )
+    raw_after, final_after = page.evaluate(CHART_DATA)
+    assert raw_after == raw, "temperature must not change the model's raw probabilities"
+    assert final_after[0] > final[0], f"a low temperature sharpens the top token: {final[0]} -> {final_after[0]}"
+    pipeline = page.locator("#next-pipeline-table").inner_text()
+    assert "TemperatureLogitsWarper" in pipeline, pipeline
+
+
+def test_an_invalid_setting_names_it_and_keeps_the_chart(page: object) -> None:
+    before = _open_tab(page)
+    _set(page, "next-top-p", "0")
+    message = page.locator("#next-message")
+    message.locator("text=top_p").wait_for()
+    assert "has to be a float > 0 and <= 1" in message.inner_text(), message.inner_text()
+    assert page.evaluate(CHART_DATA) == before, "the chart keeps its last good state"
+    _set(page, "next-top-p", "0.5")
+    page.wait_for_function("() => !document.querySelector('#next-message').innerText.includes('top_p')")
+    assert page.evaluate(CHART_DATA) != before, "a valid top_p updates the chart again"

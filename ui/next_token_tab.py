@@ -1,0 +1,248 @@
+"""The Next-token tab: what the model thinks comes next, and what each decoding setting does to that.
+
+A prompt, the decoding settings under their transformers names, and three
+views of one :class:`~stepgen.distribution.Distribution`: a one-line reading,
+the top-N chart (raw next to final, cut tokens greyed) with its table, and the
+processor pipeline in ``generate()``'s order. Every control updates the views
+live; an invalid setting shows a message naming it and leaves the views on
+their last good state. The ``/next_token`` endpoint returns the same numbers
+as JSON.
+
+This module only converts between widgets and stepgen: tokenizing the prompt
+is transformers' job, the numbers come from :mod:`stepgen.distribution`, the
+figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from stepgen.distribution import Distribution, check_top_n, next_token
+from stepgen.explain import SETTING_HELP, quoted, reading
+from stepgen.plots import (
+    CANDIDATE_HEADERS,
+    PIPELINE_HEADERS,
+    candidate_rows,
+    distribution_figure,
+    pipeline_figure,
+    pipeline_rows,
+)
+from stepgen.registry import default_model, get_model
+from stepgen.settings import DecodingSettings
+from ui.errors import user_errors
+
+EXAMPLES = [
+    "It was a dark and stormy",
+    "Studying AI is",
+    "The capital of France is",
+    "The quick brown fox jumped over",
+    "Once upon a time, there was a",
+]
+DEFAULTS = DecodingSettings()
+DEFAULT_TOP_N = 10
+PIPELINE_NOTE = (
+    "Each panel is the distribution after one of transformers' own `LogitsProcessor`s, in the order `generate()` "
+    "applies them: penalties first, then temperature and the cut-offs. *Mass removed* is the probability a step "
+    "cut away; *mass moved* is how much changed hands (temperature and penalties reshape without cutting)."
+)
+
+
+def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> list[int]:
+    """The ids to continue: ``token_ids`` as given, else the prompt as the model's tokenizer encodes it."""
+    if token_ids is not None and len(token_ids) > 0:
+        if prompt:
+            raise ValueError("Give either `prompt` or `token_ids`, not both.")
+        return list(token_ids)
+    return list(loaded.tokenizer(prompt)["input_ids"])
+
+
+def split_words(text: str) -> tuple[str, ...]:
+    """``'the, a'`` -> ``('the', 'a')``."""
+    return tuple(word.strip() for word in text.split(",") if word.strip())
+
+
+def summary(dist: Distribution, loaded: Any) -> str:
+    """The reading, then the entropy and the facts behind it, as Markdown."""
+    greedy = dist.candidate(dist.greedy_id)
+    greedy_text = quoted(greedy.text) if greedy else f"id {dist.greedy_id}"
+    facts = (
+        f"entropy **{dist.entropy_bits:.2f} bits** (model) → **{dist.final_entropy_bits:.2f} bits** (after settings)"
+        f" · greedy choice `{greedy_text}` · {dist.n_input_tokens} of {loaded.context_length} context tokens used"
+    )
+    return f"{reading(dist)}  \n{facts}"
+
+
+# --- UI handlers (private glue) ----------------------------------------------------
+
+
+def _update(
+    model_name: str,
+    prompt: str,
+    top_n: float,
+    temperature: float,
+    top_k: float,
+    top_p: float,
+    min_p: float,
+    typical_p: float,
+    epsilon_cutoff: float,
+    eta_cutoff: float,
+    repetition_penalty: float,
+    no_repeat_ngram_size: float,
+    bad_words: str,
+) -> tuple[Any, ...]:
+    """All views for the current controls; on a bad input, a message and the views left as they were."""
+    keep = (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    if not prompt:
+        return ("Type a prompt (or pick an example) to see what comes next.", *keep)
+    try:
+        settings = DecodingSettings(
+            temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+            epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size, bad_words=split_words(bad_words or ""),
+        )
+        loaded = get_model(model_name)
+        dist = next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=check_top_n(top_n))
+    except ValueError as error:
+        gr.Warning(str(error))
+        return (f"⚠️ {error}  \nThe views below still show the last valid input.", *keep)
+    return (
+        "",
+        summary(dist, loaded),
+        distribution_figure(dist),
+        candidate_rows(dist),
+        pipeline_figure(dist),
+        pipeline_rows(dist),
+    )
+
+
+def _reset() -> tuple[Any, ...]:
+    return (
+        DEFAULT_TOP_N, DEFAULTS.temperature, DEFAULTS.top_k, DEFAULTS.top_p, DEFAULTS.min_p, DEFAULTS.typical_p,
+        DEFAULTS.epsilon_cutoff, DEFAULTS.eta_cutoff, DEFAULTS.repetition_penalty, DEFAULTS.no_repeat_ngram_size, "",
+    )
+
+
+# --- API ----------------------------------------------------------------------------
+
+
+@user_errors
+def next_token_api(
+    prompt: str = "",
+    token_ids: list[int] | None = None,
+    model: str = "",
+    top_n: int = DEFAULT_TOP_N,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
+    typical_p: float = 1.0,
+    epsilon_cutoff: float = 0.0,
+    eta_cutoff: float = 0.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    bad_words: list[str] | None = None,
+) -> dict[str, Any]:
+    """The next-token distribution: raw, after each decoding setting in generate()'s order, and final.
+
+    Parameters:
+        prompt: the text so far (encoded by the model's tokenizer, special tokens included as it adds them).
+        token_ids: the token ids so far, instead of `prompt`.
+        model: the model name; empty means the app's default model.
+        top_n: how many of the most likely tokens to return (1 to 200).
+        temperature: 0 means greedy; otherwise the logits are divided by it.
+        top_k: keep the k most likely tokens (0 = off).
+        top_p: keep the smallest set of tokens with mass >= top_p (1 = off).
+        min_p: drop tokens below min_p times the top probability (0 = off).
+        typical_p: locally typical sampling mass (1 = off).
+        epsilon_cutoff: drop tokens below this probability (0 = off).
+        eta_cutoff: entropy-dependent cut-off (0 = off).
+        repetition_penalty: penalise tokens already present (1 = off).
+        no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
+        bad_words: words that may never be written.
+
+    Returns {"candidates": [{"id", "text", "logit", "prob", "logprob", "rank", "final_prob", "removed",
+    "removed_by"}], "greedy_id", "entropy", "final_entropy", "other_mass", "final_other_mass", "survivors",
+    "vocab_size", "stages": [{"name", "processor", "survivors", "removed_mass", "moved_mass", "entropy", "top",
+    "shown"}], "settings", "n_input_tokens", "model", "token_ids", "reading"}. `prob` is the model's raw softmax,
+    `final_prob` the probability after every setting (what sampling draws from).
+    """
+    settings = DecodingSettings(
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=tuple(bad_words or ()),
+    )
+    top_n = check_top_n(top_n)
+    loaded = get_model(model or default_model())
+    ids = prompt_ids(loaded, prompt, token_ids)
+    dist = next_token(loaded, ids, settings, top_n=top_n)
+    return {**dist.to_dict(), "model": loaded.name, "token_ids": ids, "reading": reading(dist)}
+
+
+# --- layout -------------------------------------------------------------------------
+
+
+def _slider(name: str, minimum: float, maximum: float, step: float, value: float, label: str | None = None) -> gr.Slider:
+    return gr.Slider(
+        minimum, maximum, value=value, step=step, label=label or name, info=SETTING_HELP[name],
+        elem_id=f"next-{name.replace('_', '-')}",
+    )
+
+
+def build(model_state: gr.State) -> dict[str, gr.Component]:
+    """Render the tab; return its main components by name."""
+    with gr.Row(elem_id="next-token-tab"):
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(
+                value=EXAMPLES[0], label="Prompt", lines=2, max_lines=8, elem_id="next-prompt",
+                placeholder="Type the start of a text; the chart shows what the model expects next.",
+            )
+            gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+            message = gr.Markdown(elem_id="next-message")
+            summary_box = gr.Markdown(elem_id="next-reading")
+            chart = gr.Plot(label="Top tokens: the model's probability and the probability after your settings",
+                            elem_id="next-chart", elem_classes=["stepgen-plot"])
+            table = gr.Dataframe(headers=CANDIDATE_HEADERS, interactive=False, elem_id="next-table", max_height=420,
+                                 label="The same numbers (log-prob is the natural log of the raw probability)")
+        with gr.Column(scale=1, min_width=280, elem_id="next-settings"):
+            top_n = gr.Slider(1, 50, value=DEFAULT_TOP_N, step=1, label="top N shown", info=SETTING_HELP["top_n"],
+                              elem_id="next-top-n")
+            temperature = _slider("temperature", 0.0, 2.0, 0.05, DEFAULTS.temperature, "temperature (0 = greedy)")
+            top_k = _slider("top_k", 0, 100, 1, DEFAULTS.top_k)
+            top_p = _slider("top_p", 0.0, 1.0, 0.01, DEFAULTS.top_p)
+            min_p = _slider("min_p", 0.0, 1.0, 0.01, DEFAULTS.min_p)
+            typical_p = _slider("typical_p", 0.0, 1.0, 0.01, DEFAULTS.typical_p)
+            repetition_penalty = _slider("repetition_penalty", 0.0, 3.0, 0.05, DEFAULTS.repetition_penalty)
+            no_repeat_ngram_size = _slider("no_repeat_ngram_size", 0, 6, 1, DEFAULTS.no_repeat_ngram_size)
+            bad_words = gr.Textbox(label="bad words (bad_words_ids)", info=SETTING_HELP["bad_words"],
+                                   placeholder="e.g. night, day", elem_id="next-bad-words")
+            with gr.Accordion("More cut-offs", open=False):
+                epsilon_cutoff = _slider("epsilon_cutoff", 0.0, 0.05, 0.0005, DEFAULTS.epsilon_cutoff)
+                eta_cutoff = _slider("eta_cutoff", 0.0, 0.05, 0.0005, DEFAULTS.eta_cutoff)
+            reset = gr.Button("Reset settings", size="sm", elem_id="next-reset")
+    with gr.Accordion("The processor pipeline, in generate()'s order", open=True, elem_id="next-pipeline"):
+        gr.Markdown(PIPELINE_NOTE)
+        pipeline_chart = gr.Plot(show_label=False, elem_id="next-pipeline-chart", elem_classes=["stepgen-plot"])
+        pipeline_table = gr.Dataframe(headers=PIPELINE_HEADERS, interactive=False, elem_id="next-pipeline-table")
+
+    controls = [top_n, temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
+                no_repeat_ngram_size, bad_words]
+    gr.on(
+        triggers=None,  # on page load and whenever any input changes (the model too)
+        fn=_update,
+        inputs=[model_state, prompt, *controls],
+        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table],
+        trigger_mode="always_last",
+        show_progress="minimal",
+        api_visibility="private",
+    )
+    reset.click(_reset, outputs=controls, api_visibility="private")
+    gr.api(next_token_api, api_name="next_token")
+    return {
+        "prompt": prompt, "top_n": top_n, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+        "min_p": min_p, "typical_p": typical_p, "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff,
+        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size,
+        "bad_words": bad_words, "chart": chart, "table": table, "reading": summary_box, "message": message,
+        "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table,
+    }
