@@ -195,7 +195,8 @@ def _check_chat(tokenizer: object, generation_prompt: bool) -> None:
     assert tokens.ids == expected, "chat ids differ from apply_chat_template"
     assert tokens.text == rendered and tokens.spans_from == "bytes", tokens.spans_from
     segments = result.segments
-    assert [s.role for s in segments] == [m["role"] for m in messages] + (["generation prompt"] if generation_prompt else [])
+    roles = [m["role"] for m in messages] + (["generation prompt"] if generation_prompt else [])
+    assert [s.role for s in segments] == roles, segments
     assert segments[0].start == 0 and segments[-1].end == len(expected), segments
     assert all(a.end == b.start for a, b in zip(segments, segments[1:])), f"segments leave gaps: {segments}"
     for segment, message in zip(segments, messages):
@@ -245,7 +246,8 @@ def test_tokenize_endpoint_matches_the_tokenizer(client: object, tiny_gpt2: obje
     text = "It was a dark and stormy 🦀"
     answer = client.predict(text, api_name="/tokenize")
     assert answer["ids"] == tiny_gpt2.tokenizer(text)["input_ids"], "endpoint ids differ from the tokenizer"
-    assert answer["count"] == len(answer["tokens"]) and {"id", "text", "piece", "bytes", "start", "end", "special"} <= set(answer["tokens"][0])
+    assert answer["count"] == len(answer["tokens"]), "count is not the number of tokens"
+    assert {"id", "text", "piece", "bytes", "start", "end", "special"} <= set(answer["tokens"][0]), answer["tokens"][0]
     assert " ".join(t["bytes"] for t in answer["tokens"]) == text.encode().hex(" ").upper()
     other = client.predict(text, str(tiny_llama_dir), api_name="/tokenize")
     assert other["tokens"][0]["special"] and other["tokens"][0]["piece"] == "<s>", "the Llama BOS is missing"

@@ -130,8 +130,9 @@ def details_html(chip: dict[str, Any], text: str) -> str:
         notes.append("its leading ▁ is a space the tokenizer adds; it is not in the text")
     if chip["partial"]:
         notes.append("holds only part of a UTF-8 character, so it is shown as its bytes")
+    last = chip["index"] + len(chip["ids"]) - 1
     rows = [
-        ("Position", str(chip["index"]) + (f"–{chip['index'] + len(chip['ids']) - 1}" if len(chip["ids"]) > 1 else "")),
+        ("Position", str(chip["index"]) + (f"–{last}" if last > chip["index"] else "")),
         ("ID" if len(chip["ids"]) == 1 else "IDs", html.escape(", ".join(str(i) for i in chip["ids"]))),
         ("Text", f"<code>{_shown(chip['text'], True)}</code>"),
         ("Vocabulary piece" if len(chip["pieces"]) == 1 else "Vocabulary pieces",
@@ -191,12 +192,15 @@ def compare_tokenizers(text: str, other: str, model: str = "", add_special_token
 
 
 @user_errors
-def chat_template(messages: list[dict[str, str]], model: str = "", add_generation_prompt: bool = False) -> dict[str, Any]:
-    """Render ``messages`` (each ``{"role": "system"|"user"|"assistant", "content": str}``) with ``model``'s chat template.
+def chat_template(
+    messages: list[dict[str, str]], model: str = "", add_generation_prompt: bool = False
+) -> dict[str, Any]:
+    """Render ``messages`` with ``model``'s chat template and tokenize the result.
 
-    Parameters: ``messages``; ``model`` (empty: the default); ``add_generation_prompt`` (end with the
-    assistant's opening). Returns the rendered ``text``, its ``tokens`` and counts as ``/tokenize`` does, and
-    ``segments``: the token range [start, end) each message produced.
+    Parameters: ``messages`` (each ``{"role": "system"|"user"|"assistant", "content": str}``); ``model``
+    (empty: the default); ``add_generation_prompt`` (end with the assistant's opening). Returns the rendered
+    ``text``, its ``tokens`` and counts as ``/tokenize`` does, and ``segments``: the token range [start, end)
+    each message produced.
     """
     loaded = _model(model)
     result = tk.chat(loaded.tokenizer, messages, add_generation_prompt=add_generation_prompt)
@@ -214,8 +218,11 @@ class _ChipView:
     state: gr.State
 
 
-def _view(tokenization: tk.Tokenization, *, show_whitespace: bool, merge: bool,
-          context_length: int | None = None, segments: list[dict[str, Any]] | None = None) -> tuple[str, str, str, dict[str, Any]]:
+def _view(
+    tokenization: tk.Tokenization, *, show_whitespace: bool, merge: bool, context_length: int | None = None,
+    segments: list[dict[str, Any]] | None = None,
+) -> tuple[str, str, str, dict[str, Any]]:
+    """Chips, counts, an empty details panel, and the state a chip click reads."""
     groups = tokenization.merged() if merge else tokenization.singles()
     chips = [group.to_dict() for group in groups]
     return (
