@@ -1,0 +1,92 @@
+"""Copy as code: the generated script, executed against a tiny model folder, gives the same tokens and numbers."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import math
+
+import pytest
+import torch
+
+from stepgen.codegen import load_arguments, python_code
+from stepgen.generation import GenerationRequest, generate
+
+RUNS = {
+    "greedy": {"max_new_tokens": 15, "repetition_penalty": 1.3, "bad_words": ["the"]},
+    "beam": {"max_new_tokens": 10, "num_beams": 3, "num_return_sequences": 2, "no_repeat_ngram_size": 2,
+             "length_penalty": 0.7},
+    "sample": {"max_new_tokens": 20, "do_sample": True, "seed": 2024, "temperature": 0.9, "top_p": 0.9,
+               "num_return_sequences": 2, "stop_strings": ["."]},
+}
+PROMPT = 'She said: "It\'s a dark and stormy night"\n\t— and left 🌧'
+
+
+def run_code(code: str) -> tuple[dict, str]:
+    """Execute the script as a user would paste it; return its globals and what it printed."""
+    namespace: dict = {"__name__": "__main__"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "<copied code>", "exec"), namespace)  # noqa: S102 - executing the code is the test
+    return namespace, printed.getvalue()
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_copied_code_reproduces_the_run(tiny: object, name: str) -> None:
+    result = generate(tiny, PROMPT, GenerationRequest.from_dict(RUNS[name]))
+    code = python_code(result)
+    namespace, printed = run_code(code)
+    sequences = namespace["outputs"].sequences
+    prompt_length = namespace["prompt_length"]
+    assert prompt_length == len(result.prompt_ids), "the script tokenizes the prompt differently"
+    assert sequences[0, :prompt_length].tolist() == list(result.prompt_ids), "the script's prompt ids differ"
+    assert sequences.shape[0] == len(result.sequences), "the script returns a different number of sequences"
+    for index, sequence in enumerate(result.sequences):
+        generated = sequences[index, prompt_length:].tolist()
+        assert generated[: len(sequence.token_ids)] == list(sequence.token_ids), f"sequence {index} differs"
+        assert repr(sequence.text) in printed, f"the script does not print sequence {index}: {sequence.text!r}"
+    model_logprobs = namespace["model_logprobs"]
+    final_logprobs = namespace["final_logprobs"]
+    for index, sequence in enumerate(result.sequences):
+        for t, token in enumerate(sequence.tokens):
+            assert abs(math.exp(model_logprobs[index, t]) - token.prob) < 1e-5, f"prob of token {t} in {index}"
+            assert abs(math.exp(final_logprobs[index, t]) - token.final_prob) < 1e-5, f"final prob {t} in {index}"
+
+
+def test_the_seed_is_in_the_code_only_when_sampling(tiny_gpt2: object) -> None:
+    sampled = generate(tiny_gpt2, PROMPT, GenerationRequest.from_dict({"max_new_tokens": 3, "do_sample": True}))
+    assert f"torch.manual_seed({sampled.request.seed})" in python_code(sampled), "the picked seed is missing"
+    greedy = generate(tiny_gpt2, PROMPT, GenerationRequest(max_new_tokens=3))
+    assert "manual_seed" not in python_code(greedy), "a greedy script seeds for nothing"
+
+
+def test_every_knob_is_passed_explicitly(tiny_gpt2: object) -> None:
+    result = generate(tiny_gpt2, PROMPT, GenerationRequest.from_dict(RUNS["sample"]))
+    tree = ast.parse(python_code(result))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "generate"]
+    assert len(calls) == 1, "the script should call generate() once"
+    passed = {keyword.arg for keyword in calls[0].keywords if keyword.arg}
+    for knob in ("do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff",
+                 "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "max_new_tokens", "min_new_tokens",
+                 "num_beams", "length_penalty", "early_stopping", "num_return_sequences", "stop_strings",
+                 "tokenizer"):
+        assert knob in passed, f"`{knob}` is not passed to generate() in the script"
+
+
+def test_load_arguments_for_each_kind_of_model(tiny_gpt2_dir: object) -> None:
+    assert load_arguments("distilgpt2") == ("distilgpt2", None)
+    where, gguf = load_arguments(str(tiny_gpt2_dir))
+    assert where == str(tiny_gpt2_dir.resolve()) and gguf is None
+
+
+@pytest.mark.slow
+def test_copied_code_loads_the_embedded_gguf(embedded: object) -> None:
+    result = generate(embedded, "The capital of France is", GenerationRequest(max_new_tokens=4))
+    code = python_code(result)
+    assert "gguf_file=" in code, "the embedded model is loaded from its GGUF file"
+    namespace, _ = run_code(code)
+    generated = namespace["outputs"].sequences[0, namespace["prompt_length"]:].tolist()
+    assert generated == list(result.sequences[0].token_ids), (generated, result.sequences[0].token_ids)
+    assert torch.is_tensor(namespace["model_logprobs"])
