@@ -1,0 +1,85 @@
+"""One run through every tab in real Chromium, on the real embedded model, as a reader would use the app.
+
+The run opens the app through a deep link (``?model=embedded``), tokenizes a
+text, reads the next-token chart and checks it against ``/next_token``, picks
+candidates by click and by number key, undoes by click and by key, and
+generates with a preset. Along the way it saves a screenshot of each tab into
+``docs/`` (the README shows them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PROMPT = "The capital of France is"
+CHART_DATA = "() => document.querySelector('#next-chart .js-plotly-plot').data.map(trace => Array.from(trace.y))"
+
+
+@pytest.fixture
+def app_page(browser: object, app_url: str, embedded_cache_dir: Path) -> Iterator[object]:
+    """The app opened on the embedded model by a deep link, in a window as wide as a laptop's."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1280}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(120_000)  # the first load of the embedded model dequantises it
+    page.goto(f"{app_url}/?model=embedded")
+    page.wait_for_function("() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def screenshot(page: object, name: str) -> None:
+    DOCS.mkdir(exist_ok=True)
+    page.mouse.move(0, 0)  # no hover effects in the picture
+    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
+
+
+def run_tokenizer(page: object, client: object) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Tokenizer").click()
+    text = "Tokenizers split text into pieces: unbelievable 🙂"
+    page.locator("#tok-text textarea").fill(text)
+    expected = client.predict(text=text, model="embedded", api_name="/tokenize")
+    expect(page.locator("#tok-chips .tok-chip")).to_have_count(expected["count"])
+    expect(page.locator("#tok-counts [data-kind=tokens] strong")).to_have_text(str(expected["count"]))
+    screenshot(page, "tab-tokenizer")
+
+
+def run_next_token(page: object, client: object) -> None:
+    page.get_by_role("tab", name="Next token").click()
+    page.locator("#next-prompt textarea").fill(PROMPT)
+    page.wait_for_function(
+        "() => document.querySelector('#next-chart .js-plotly-plot')?.data?.length === 2"
+        " && document.querySelector('#next-reading').innerText.length > 0"
+    )
+    box = page.locator("#next-temperature input[type=number]")
+    box.fill("0.7")
+    box.press("Enter")
+    truth = client.predict(prompt=PROMPT, model="embedded", temperature=0.7, top_n=10, api_name="/next_token")
+    want = [candidate["final_prob"] for candidate in truth["candidates"]]
+    # the chart redraws when the new numbers arrive: wait until its final bars are the API's
+    page.wait_for_function(
+        "want => { const y = document.querySelector('#next-chart .js-plotly-plot').data[1].y;"
+        " return want.every((p, i) => Math.abs(y[i] - p) < 1e-6) }",
+        arg=want,
+    )
+    raw, final = page.evaluate(CHART_DATA)
+    for name, shown, exact in [("raw", raw, "prob"), ("final", final, "final_prob")]:
+        for bar, candidate in zip(shown, truth["candidates"], strict=False):
+            assert abs(bar - candidate[exact]) < 1e-6, (
+                f"the {name} bar of {candidate['text']!r} is {bar}, /next_token says {candidate[exact]}"
+            )
+    assert len(raw) == len(truth["candidates"]) + 1, "one bar per candidate and one for the rest of the vocabulary"
+    screenshot(page, "tab-next-token")
+
+
+def test_one_run_through_every_tab(app_page: object, client: object) -> None:
+    run_tokenizer(app_page, client)
+    run_next_token(app_page, client)
