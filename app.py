@@ -36,7 +36,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Next token", id="next-token"):
                 from ui import next_token_tab
 
-                next_token_tab.build(model_state)
+                views["next-token"] = next_token_tab.build(model_state)
             with gr.Tab("Step by step", id="step"):
                 gr.Markdown("Build a text one token at a time, choosing each token yourself.")
             with gr.Tab("generate() playground", id="playground"):
