@@ -204,3 +204,29 @@ def test_a_link_with_bad_values_opens_the_rest_and_says_what_was_ignored(browser
         assert "`add_special_tokens` has to be true or false" in notice.inner_text(), notice.inner_text()
     finally:
         page.context.close()
+
+
+@pytest.mark.browser
+def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(browser: object, app_url: str,
+                                                                               client: object) -> None:
+    prompt = "Once upon a time"
+    page = open_link(browser, f"{app_url}/?tab=next-token&prompt=Once+upon+a+time&temperature=0.7&top_k=5")
+    try:
+        assert page.get_by_role("tab", selected=True).inner_text().strip() == "Next token"
+        page.wait_for_function("p => document.querySelector('#next-prompt textarea').value === p", arg=prompt)
+        assert page.locator("#next-temperature input[type=number]").input_value() == "0.7"
+        assert page.locator("#next-top-k input[type=number]").input_value() == "5"
+        truth = client.predict(prompt=prompt, temperature=0.7, top_k=5, api_name="/next_token")
+        want = [candidate["final_prob"] for candidate in truth["candidates"]]
+        page.wait_for_function(
+            "want => { const y = document.querySelector('#next-chart .js-plotly-plot')?.data?.[1]?.y;"
+            " return !!y && want.every((p, i) => Math.abs(y[i] - p) < 1e-6) }",
+            arg=want,
+        )
+        page.locator("#share-button").click()
+        page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
+        query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
+        assert query == {"tab": "next-token", "model": query.get("model"), "prompt": prompt, "temperature": "0.7",
+                         "top_k": "5"}, f"Share did not give back the link's view: {query}"
+    finally:
+        page.context.close()
