@@ -180,10 +180,12 @@ def check_top_n(top_n: Any) -> int:
 
 @torch.no_grad()
 def last_logits(loaded: Any, ids: list[int]) -> torch.Tensor:
-    """The model's logits for the token after ``ids`` (a full forward pass), shape (vocab,)."""
+    """The model's logits for the token after ``ids``, shape (vocab,), from the shared KV store
+    (:mod:`stepgen.kvcache`): only the tokens after the longest cached prefix go through the model."""
     check_context(loaded, len(ids))
-    input_ids = torch.tensor([ids], device=loaded.device)
-    return loaded.model(input_ids).logits[0, -1].float()
+    from stepgen.kvcache import get_store  # imported here: the store is an optional speed-up of this one call
+
+    return get_store().logits(loaded, ids).logits
 
 
 def entropy_bits(probs: torch.Tensor) -> float:
