@@ -155,10 +155,64 @@ def section_offline(ctx: Context) -> list[Figure]:
                    note="a hub id asked for while the hub is out of reach")]
 
 
+def section_step(ctx: Context) -> list[Figure]:
+    """One step at a 1024-token prefix: against a bare cached forward pass, the re-run-everything loop, and
+    the KV store's memory while 50 sessions step."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stepgen import stepping
+    from stepgen.kvcache import KVStore
+    from stepgen.settings import DecodingSettings
+
+    loaded = _ensure_model(ctx)
+    ids = prompt_ids(loaded, 1024)
+    prefix = ids[0].tolist()
+    store, settings = KVStore(2**30), DecodingSettings()
+    cache = loaded.model(ids, use_cache=True).past_key_values
+    token = torch.tensor([[prefix[-1]]], device=loaded.device)
+
+    def bare() -> None:
+        loaded.model(input_ids=token, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.crop(-1)  # back to the 1024-token prefix (a view: nothing is copied)
+
+    bare_seconds = step_seconds = float("inf")
+    for repeat in range(8):  # interleaved, so that both see the same machine load
+        bare_seconds = min(bare_seconds, best_of(1, bare))
+        store.logits(loaded, prefix)  # where a session stands before its step (untimed)
+        started = time.perf_counter()
+        stepping.step(loaded, prefix, settings, "token", token_id=100 + repeat, store=store)
+        step_seconds = min(step_seconds, time.perf_counter() - started)
+    classic = best_of(2, lambda: loaded.model(torch.cat([ids, token], dim=1)).logits[0, -1].argmax())
+
+    sessions, steps, budget = 50, 4, 64 * 2**20
+    shared = KVStore(budget)
+    peak = [0]
+
+    def session(index: int) -> None:
+        state = stepping.start(loaded.name, [index + 1] + prefix[:63], seed=index)
+        for _ in range(steps):
+            state, _ = stepping.advance(loaded, state, settings, "sample", store=shared)
+            peak[0] = max(peak[0], shared.nbytes)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(session, range(sessions)))
+    return [
+        Figure("step_1024", step_seconds, "s", note="choose a token, run it through the model, next distribution"),
+        Figure("bare_cached_forward_1024", bare_seconds, "s", note="model(one token, 1024-token DynamicCache)"),
+        Figure("step_over_bare_forward", step_seconds / bare_seconds, "x", target="<= 1.25"),
+        Figure("rerun_loop_1024", classic, "s", note="the classic notebooks' loop: the whole text again per token"),
+        Figure("rerun_loop_over_step", classic / step_seconds, "x", target=">= 20"),
+        Figure("kv_store_peak_over_budget", peak[0] / budget, "x", target="<= 1",
+               note=f"{sessions} sessions x {steps} sampled steps on 64-token prompts, budget 64 MB, "
+                    f"{shared.stats['evictions']} evictions"),
+    ]
+
+
 SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "load": section_load,
     "forward": section_forward,
     "offline": section_offline,
+    "step": section_step,
 }
 
 

@@ -29,6 +29,8 @@ tokenizing prompts belong elsewhere.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +43,11 @@ from stepgen.tokens import token_text
 
 STRATEGIES = ("greedy", "sample", "uniform", "token", "forced")
 MAX_SEED = 2**31 - 1
+RECENT = 16
+"""How many processed distributions are remembered (a step reuses the one it was shown)."""
+
+_recent: OrderedDict[tuple[Any, ...], tuple[Distribution, Lookup]] = OrderedDict()
+_recent_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -113,10 +120,26 @@ def distribution(
     loaded: Any, ids: tuple[int, ...] | list[int], settings: DecodingSettings, *, top_n: int = 10,
     store: KVStore | None = None,
 ) -> tuple[Distribution, Lookup]:
-    """The distribution of the token after ``ids`` (logits from the shared KV store) and the store's answer."""
+    """The distribution of the token after ``ids`` (logits from the shared KV store) and the store's answer.
+
+    The last few distributions are remembered, so that the step after a shown
+    distribution does not process the same logits again.
+    """
     check_context(loaded, len(ids))
-    lookup = (store or get_store()).logits(loaded, list(ids))
-    return from_logits(loaded, list(ids), lookup.logits, settings, top_n=top_n), lookup
+    ids = tuple(int(i) for i in ids)
+    key = (str(loaded.name), id(loaded.model), ids, settings, top_n)
+    with _recent_lock:
+        known = _recent.get(key)
+        if known is not None:
+            _recent.move_to_end(key)
+            return known[0], Lookup(known[1].logits, reused=len(ids), computed=0)
+    lookup = (store if store is not None else get_store()).logits(loaded, list(ids))
+    dist = from_logits(loaded, list(ids), lookup.logits, settings, top_n=top_n)
+    with _recent_lock:
+        _recent[key] = (dist, lookup)
+        while len(_recent) > RECENT:
+            _recent.popitem(last=False)
+    return dist, lookup
 
 
 def choose(
