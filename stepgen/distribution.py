@@ -101,8 +101,10 @@ class Distribution:
 
     @property
     def final_other_mass(self) -> float:
-        """Final probability mass outside the candidates shown."""
-        return float(max(0.0, 1.0 - sum(c.final_prob for c in self.candidates)))
+        """Final probability mass outside the candidates shown (summed, so that a cut tail is exactly 0)."""
+        outside = torch.ones_like(self.final_probs, dtype=torch.bool)
+        outside[[c.id for c in self.candidates]] = False
+        return float(self.final_probs[outside].sum())
 
     @property
     def survivors(self) -> int:

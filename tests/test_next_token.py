@@ -224,6 +224,15 @@ def test_bad_words_cut_and_report_the_word(tiny_gpt2: object) -> None:
     assert [stage.name for stage in dist.stages] == ["bad_words"] and dist.stages[0].removed_mass >= target.prob, dist.stages
 
 
+def test_a_cut_tail_has_exactly_no_final_mass(tiny: object) -> None:
+    ids = tiny.tokenizer("Studying AI is")["input_ids"]
+    dist = next_token(tiny, ids, DecodingSettings(top_k=3), top_n=5)
+    assert dist.final_other_mass == 0.0, f"top_k=3 leaves nothing outside the top 5, not {dist.final_other_mass}"
+    assert dist.other_mass > 0.0, "the raw tail is still there"
+    wide = next_token(tiny, ids, DecodingSettings(top_k=50), top_n=5)
+    assert abs(wide.final_other_mass - float(wide.final_probs.sum() - sum(c.final_prob for c in wide.candidates))) < 1e-6
+
+
 def test_check_ids_names_the_bad_id(tiny_gpt2: object) -> None:
     assert check_ids(tiny_gpt2, [1.0, 2]) == [1, 2], "whole floats are accepted as ids"
     for bad, text in [([-1], "but holds -1"), ([1, "x"], "but holds 'x'"), ("12", "has to be a list of integers"),
