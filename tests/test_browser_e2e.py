@@ -80,6 +80,29 @@ def run_next_token(page: object, client: object) -> None:
     screenshot(page, "tab-next-token")
 
 
+def run_playground(page: object, client: object) -> None:
+    page.get_by_role("tab", name="generate() playground").click()
+    page.locator("#pg-prompt textarea").fill(PROMPT)
+    page.locator("#pg-preset").get_by_text("beam search").click()
+    page.wait_for_function("() => document.querySelector('#pg-num-beams input[type=number]').value === '4'")
+    box = page.locator("#pg-max-new-tokens input[type=number]")
+    box.fill("8")
+    box.press("Tab")
+    page.locator("#pg-run").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#pg-output .pg-seq').length === 3"
+        " && !document.querySelector('#pg-status').innerText.includes('Generating')"
+    )
+    truth = client.predict(prompt=PROMPT, model="embedded", max_new_tokens=8, num_beams=4, num_return_sequences=3,
+                           no_repeat_ngram_size=2, early_stopping=True, api_name="/generate")
+    for index, sequence in enumerate(truth["sequences"]):
+        shown = page.locator("#pg-output .pg-seq").nth(index).locator(".pg-tok")
+        ids = [int(shown.nth(i).get_attribute("data-id")) for i in range(shown.count())]
+        assert ids == sequence["token_ids"], f"beam {index + 1} shows {ids}, /generate returns {sequence['token_ids']}"
+    screenshot(page, "tab-playground")
+
+
 def test_one_run_through_every_tab(app_page: object, client: object) -> None:
     run_tokenizer(app_page, client)
     run_next_token(app_page, client)
+    run_playground(app_page, client)

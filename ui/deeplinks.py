@@ -268,7 +268,7 @@ def share_url(root: str, tab: str, model: str, view: TabView | None, values: Seq
     pairs: list[tuple[str, str]] = []
     if view is not None:
         for (name, (spec, _)), value in zip(view.fields.items(), values, strict=True):
-            if not _same(spec, value, spec.default):
+            if value is not None and not _same(spec, value, spec.default):
                 pairs.append((name, encode(spec, value)))
     link = DeepLink(tab=tab, model=model, values=tuple(pairs), path=tuple(path) if path else None)
     return f"{root.rstrip('/')}/?{to_query(link)}"
