@@ -101,10 +101,8 @@ class Distribution:
 
     @property
     def final_other_mass(self) -> float:
-        """Final probability mass outside the candidates shown (summed, so that a cut tail is exactly 0)."""
-        outside = torch.ones_like(self.final_probs, dtype=torch.bool)
-        outside[[c.id for c in self.candidates]] = False
-        return float(self.final_probs[outside].sum())
+        """Final probability mass outside the candidates shown."""
+        return _outside(self.final_probs, [c.id for c in self.candidates])
 
     @property
     def survivors(self) -> int:
@@ -138,6 +136,13 @@ class Distribution:
             "settings": self.settings.to_dict(),
             "n_input_tokens": self.n_input_tokens,
         }
+
+
+def _outside(probs: torch.Tensor, ids: list[int]) -> float:
+    """The mass of ``probs`` outside ``ids`` (summed, not 1 - sum, so that a cut tail is exactly 0)."""
+    outside = torch.ones_like(probs, dtype=torch.bool)
+    outside[ids] = False
+    return float(probs[outside].sum())
 
 
 def check_context(loaded: Any, n_tokens: int) -> None:
@@ -279,7 +284,7 @@ def from_logits(
         greedy_id=greedy_id,
         entropy_bits=entropy_bits(raw),
         final_entropy_bits=entropy_bits(final[0]),
-        other_mass=float(max(0.0, 1.0 - sum(c.prob for c in candidates))),
+        other_mass=_outside(raw, shown),
         stages=tuple(stages),
         settings=settings,
         n_input_tokens=len(ids),

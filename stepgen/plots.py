@@ -148,7 +148,8 @@ def pipeline_figure(dist: Distribution, *, panel_height: int = 260) -> go.Figure
         (panel_title("raw softmax", dist.vocab_size, dist.vocab_size), [c.prob for c in dist.candidates])
     ]
     for stage in dist.stages:
-        panels.append((panel_title(stage.name, stage.survivors, dist.vocab_size, stage.removed_mass), list(stage.shown)))
+        title = panel_title(stage.name, stage.survivors, dist.vocab_size, stage.removed_mass)
+        panels.append((title, list(stage.shown)))
     if dist.settings.greedy:
         panels.append(("greedy pick (temperature 0)", [c.final_prob for c in dist.candidates]))
     columns = min(len(panels), PANELS_PER_ROW)

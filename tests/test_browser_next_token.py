@@ -47,3 +47,16 @@ def test_an_invalid_setting_names_it_and_keeps_the_chart(page: object) -> None:
     _set(page, "next-top-p", "0.5")
     page.wait_for_function("() => !document.querySelector('#next-message').innerText.includes('top_p')")
     assert page.evaluate(CHART_DATA) != before, "a valid top_p updates the chart again"
+
+
+def test_switching_the_model_redraws_the_tab(page: object, tiny_llama_dir: object) -> None:
+    _open_tab(page)
+    labels = "() => Array.from(document.querySelector('#next-chart .js-plotly-plot').data[0].x)"
+    before = page.evaluate(labels)
+    picker = page.locator("#model-picker input")
+    picker.fill(str(tiny_llama_dir))
+    page.locator("#load-model").click()
+    page.wait_for_selector("#model-status :text('LlamaForCausalLM')")
+    page.wait_for_function(f"before => ({labels})().at(-1) !== before.at(-1)", arg=before)
+    after = page.evaluate(labels)
+    assert after != before, f"the chart still shows the old model's tokens: {after}"

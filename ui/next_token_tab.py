@@ -183,7 +183,9 @@ def next_token_api(
 # --- layout -------------------------------------------------------------------------
 
 
-def _slider(name: str, minimum: float, maximum: float, step: float, value: float, label: str | None = None) -> gr.Slider:
+def _slider(
+    name: str, minimum: float, maximum: float, step: float, value: float, label: str | None = None
+) -> gr.Slider:
     return gr.Slider(
         minimum, maximum, value=value, step=step, label=label or name, info=SETTING_HELP[name],
         elem_id=f"next-{name.replace('_', '-')}",
