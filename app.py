@@ -38,7 +38,9 @@ def build_demo() -> gr.Blocks:
 
                 views["next-token"] = next_token_tab.build(model_state)
             with gr.Tab("Step by step", id="step"):
-                gr.Markdown("Build a text one token at a time, choosing each token yourself.")
+                from ui import step_tab
+
+                views["step"] = step_tab.build(model_state)
             with gr.Tab("generate() playground", id="playground"):
                 gr.Markdown("Every knob of transformers' `generate()` that works offline.")
         header.on_page_load(demo, model_state, status)

@@ -101,6 +101,14 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
+def check_ids(loaded: Any, ids: tuple[int, ...]) -> None:
+    """Refuse token ids outside the model's vocabulary, naming the first one."""
+    size = loaded.vocab_size
+    for token_id in ids:
+        if not 0 <= token_id < size:
+            raise ValueError(f"`token_ids` have to be integers from 0 to {size - 1}, but include {token_id}")
+
+
 def new_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A private random generator; seeded like ``torch.manual_seed(seed)`` seeds the global one."""
     return torch.Generator(device=device).manual_seed(check_seed(seed))
@@ -127,6 +135,7 @@ def distribution(
     """
     check_context(loaded, len(ids))
     ids = tuple(int(i) for i in ids)
+    check_ids(loaded, ids)
     key = (str(loaded.name), id(loaded.model), ids, settings, top_n)
     with _recent_lock:
         known = _recent.get(key)

@@ -212,3 +212,55 @@ def test_embedded_greedy_and_sampled_steps_equal_generate(embedded: object) -> N
     expected = _generate(embedded, ids, settings, 20)
     stepped = _step_n(embedded, ids, settings, "sample", len(expected) - len(ids), seed=11, store=KVStore(2**28))
     assert stepped == expected, f"sampled:\n{embedded.tokenizer.decode(stepped)}\n{embedded.tokenizer.decode(expected)}"
+
+
+# --- the /step endpoint ----------------------------------------------------------------
+
+
+def test_step_endpoint_takes_one_greedy_step(client: object, tiny_gpt2_dir: object) -> None:
+    from stepgen.registry import get_model
+
+    loaded = get_model(str(tiny_gpt2_dir))
+    ids = loaded.tokenizer(PROMPT)["input_ids"]
+    out = client.predict(token_ids=ids, strategy="greedy", temperature=0, api_name="/step")
+    expected = _generate(loaded, ids, DecodingSettings(temperature=0), 1)
+    assert out["token_ids"] == expected, (out["token_ids"], expected)
+    assert out["chosen"]["id"] == expected[-1] and out["chosen"]["rank"] >= 1, out["chosen"]
+    assert out["next"]["n_input_tokens"] == len(ids) + 1 and out["next"]["candidates"], out["next"]
+    again = client.predict(token_ids=out["token_ids"], strategy="greedy", temperature=0, api_name="/step")
+    assert (again["reused_tokens"], again["computed_tokens"]) == (len(ids) + 1, 1), "an API step reran the prefix"
+    by_prompt = client.predict(prompt=PROMPT, strategy="greedy", temperature=0, api_name="/step")
+    assert by_prompt["token_ids"] == expected
+
+
+def test_step_endpoint_sampling_follows_the_documented_seed_rule(client: object, tiny_gpt2_dir: object) -> None:
+    """A stateless call draws with a fresh generator seeded seed * 2**32 + len(token_ids)."""
+    from stepgen.registry import get_model
+
+    loaded = get_model(str(tiny_gpt2_dir))
+    ids = loaded.tokenizer(PROMPT)["input_ids"]
+    settings = DecodingSettings(temperature=1.5, top_k=50)
+    dist, _ = stepping.distribution(loaded, ids, settings)
+    for seed in (0, 1, 99):
+        out = client.predict(token_ids=ids, strategy="sample", seed=seed, temperature=1.5, top_k=50, api_name="/step")
+        generator = torch.Generator().manual_seed(seed * 2**32 + len(ids))
+        expected = int(torch.multinomial(dist.final_probs, 1, generator=generator))
+        assert out["chosen"]["id"] == expected and out["seed"] == seed, (seed, out["chosen"]["id"], expected)
+        assert abs(out["chosen"]["final_prob"] - float(dist.final_probs[expected])) < 1e-6
+    chosen = client.predict(token_ids=ids, strategy="5", api_name="/step")
+    assert chosen["token_ids"][-1] == 5 and chosen["chosen"]["strategy"] == "token", chosen["chosen"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt": PROMPT, "strategy": "beam"}, "`strategy` has to be one of"),
+        ({"token_ids": [1, 2, 10**6]}, "`token_ids` have to be integers from 0 to"),
+        ({"prompt": PROMPT, "seed": -5, "strategy": "sample"}, "`seed` has to be an integer"),
+        ({"prompt": PROMPT, "top_p": 1.5}, "`top_p` has to be a float > 0 and <= 1"),
+        ({"prompt": ""}, "no token to continue from"),
+    ],
+)
+def test_step_endpoint_refuses_bad_input_by_name(client: object, kwargs: dict, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        client.predict(**kwargs, api_name="/step")

@@ -1,0 +1,94 @@
+"""The Step-by-step tab in a real browser: click a candidate, undo, fork a branch and switch back, keys."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def _open_tab(page: object) -> None:
+    page.get_by_role("tab", name="Step by step").click()
+    page.wait_for_selector("#step-candidates [data-token]")
+    page.wait_for_selector("#step-text .step-tok")
+
+
+def _ids(page: object) -> list[int]:
+    tokens = page.locator("#step-text .step-tok")
+    page.wait_for_timeout(50)
+    return [int(tokens.nth(i).get_attribute("data-id") or -1) for i in range(tokens.count())]
+
+
+def _wait_for_length(page: object, length: int) -> None:
+    page.wait_for_function(f"document.querySelectorAll('#step-text .step-tok').length === {length}")
+
+
+def test_click_undo_fork_and_switch_back(page: object) -> None:
+    _open_tab(page)
+    start = page.locator("#step-text .step-tok").count()
+    assert start > 0, "the prompt's tokens are not shown"
+
+    chip = page.locator("#step-candidates [data-token]").nth(1)
+    chosen = int(chip.get_attribute("data-token"))
+    chip.click()
+    _wait_for_length(page, start + 1)
+    last = page.locator("#step-text .step-tok").nth(start)
+    assert int(last.get_attribute("data-id")) == chosen, "the text did not grow by the clicked candidate"
+    assert "step-gen-tok" in (last.get_attribute("class") or ""), "a generated token is not marked as generated"
+    assert "reused the cache" in page.locator("#step-explain").inner_text(), page.locator("#step-explain").inner_text()
+
+    page.locator("#step-undo").click()
+    _wait_for_length(page, start)
+
+    page.locator("#step-greedy").click()
+    _wait_for_length(page, start + 1)
+    page.locator("#step-greedy").click()
+    _wait_for_length(page, start + 2)
+    original = _ids(page)
+
+    page.locator(f"#step-text [data-pos='{start}']").click()
+    page.wait_for_selector("#step-alts .step-chip.step-current")
+    alternative = page.locator("#step-alts .step-chip:not(.step-current)").first
+    forked_id = int(alternative.get_attribute("data-token"))
+    alternative.click()
+    page.wait_for_function(
+        f"document.querySelector('#step-text [data-pos=\"{start}\"]')?.dataset.id === '{forked_id}'"
+    )
+    _wait_for_length(page, start + 1)
+    radios = page.locator("#step-branches input[type=radio]")
+    assert radios.count() == 2, f"forking should add a branch, found {radios.count()}"
+    assert "leaves this one at token" in page.locator("#step-branch-info").inner_text()
+
+    page.locator("#step-branches label").first.click()
+    _wait_for_length(page, start + 2)
+    assert _ids(page) == original, "switching back did not restore the first branch"
+
+
+def test_number_keys_pick_candidates_and_u_undoes(page: object) -> None:
+    _open_tab(page)
+    start = page.locator("#step-text .step-tok").count()
+    expected = int(page.locator("#step-candidates [data-token]").nth(2).get_attribute("data-token"))
+    page.locator("#step-explain").click()  # focus outside any text box
+    page.keyboard.press("3")
+    _wait_for_length(page, start + 1)
+    assert _ids(page)[-1] == expected, "key 3 did not append the third candidate"
+    page.keyboard.press("u")
+    _wait_for_length(page, start)
+    page.locator("#step-force textarea").fill(" rain")
+    page.keyboard.press("3")  # typing in a text box must not step
+    page.wait_for_timeout(300)
+    assert page.locator("#step-text .step-tok").count() == start, "a key typed into a text box stepped"
+
+
+def test_auto_step_streams_and_stop_stops(page: object) -> None:
+    _open_tab(page)
+    start = page.locator("#step-text .step-tok").count()
+    page.locator("#step-n input").fill("100")
+    page.locator("#step-auto").click()
+    page.wait_for_function(f"document.querySelectorAll('#step-text .step-tok').length >= {start + 3}")
+    page.locator("#step-stop").click()
+    page.wait_for_timeout(800)
+    stopped = page.locator("#step-text .step-tok").count()
+    page.wait_for_timeout(800)
+    assert page.locator("#step-text .step-tok").count() == stopped, "text kept growing after Stop"
+    assert start + 3 <= stopped < start + 100, f"auto-step did not stop early: {stopped - start} tokens"

@@ -1,0 +1,506 @@
+"""The Step-by-step tab: build a text one token at a time, choosing each token yourself.
+
+The text so far (each generated token coloured by the probability it had when
+chosen), the next-token candidates as chips where one click appends a token,
+buttons for a greedy, sampled or uniform step, auto-stepping with a Stop
+button, undo, forcing a typed text, and branches: select a generated token to
+see its alternatives, click one to fork. Keyboard: 1-9 pick a candidate, 'u'
+or Backspace undoes (``ui/step_keys.js``, loaded by this tab itself).
+
+The ``/step`` endpoint takes one step without session state. This module only
+converts between widgets and :mod:`stepgen.stepping`, which does the work; the
+session lives in a ``gr.State`` as plain data.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.context import Context
+
+from stepgen import stepping
+from stepgen.distribution import check_top_n
+from stepgen.registry import default_model, get_model
+from stepgen.settings import DecodingSettings
+from stepgen.tokens import token_text, visible
+from ui.errors import user_errors
+
+EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
+DEFAULT_TOP_N = 9
+AUTO_STEP_INTERVAL = 0.05
+"""Seconds between auto-steps at least: a small model would otherwise finish before anyone could watch (or stop) it."""
+KEYS_JS = (Path(__file__).with_name("step_keys.js")).read_text(encoding="utf-8")
+
+# cividis, sampled at 0, 0.2, …, 1: dark blue for unlikely, yellow for likely (colour-blind safe)
+CIVIDIS = ["#00224e", "#35456c", "#666970", "#948e77", "#c8b866", "#fee838"]
+
+TEXT_JS = """
+element.addEventListener('click', (event) => {
+  const token = event.target.closest('[data-pos]');
+  if (token) trigger('click', {pos: Number(token.dataset.pos)});
+});
+"""
+CHIPS_JS = """
+element.addEventListener('click', (event) => {
+  const chip = event.target.closest('[data-token]');
+  if (chip) trigger('click', {token_id: Number(chip.dataset.token)});
+});
+"""
+
+
+# --- converters: stepgen data -> HTML / Markdown -------------------------------------
+
+
+def colour(prob: float) -> tuple[str, str]:
+    """(background, text colour) for a probability on the cividis scale."""
+    position = min(max(prob, 0.0), 1.0) * (len(CIVIDIS) - 1)
+    low = int(position)
+    high = min(low + 1, len(CIVIDIS) - 1)
+    share = position - low
+    rgb = [
+        round(int(CIVIDIS[low][i:i + 2], 16) * (1 - share) + int(CIVIDIS[high][i:i + 2], 16) * share)
+        for i in (1, 3, 5)
+    ]
+    luminance = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) / 255
+    return "#{:02x}{:02x}{:02x}".format(*rgb), ("#111111" if luminance > 0.55 else "#ffffff")
+
+
+def text_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
+    """The text so far: prompt tokens plain, generated tokens coloured by their probability, all selectable."""
+    prompt_len = len(session.prompt_ids)
+    parts = ['<div class="step-text" aria-label="The text so far; select a token to see its alternatives">']
+    for pos, token_id in enumerate(session.ids):
+        text = html.escape(token_text(loaded.tokenizer, token_id))
+        chosen = " step-selected" if pos == selected else ""
+        if pos < prompt_len:
+            parts.append(f'<button type="button" class="step-tok step-prompt-tok{chosen}" data-pos="{pos}" '
+                         f'title="prompt token {pos} · id {token_id}">{text}</button>')
+            continue
+        step = session.steps[pos - prompt_len]
+        background, ink = colour(step.prob)
+        parts.append(
+            f'<button type="button" class="step-tok step-gen-tok{chosen}" data-pos="{pos}" data-id="{token_id}" '
+            f'style="background:{background};color:{ink}" '
+            f'title="p={step.prob:.3f} · rank {step.rank} · final p={step.final_prob:.3f} · {step.strategy} · '
+            f'id {token_id}">{text}</button>'
+        )
+    parts.append("</div>")
+    scale = "".join(f'<span style="background:{c}"></span>' for c in CIVIDIS)
+    parts.append(f'<div class="step-legend">probability when chosen: 0 <span class="step-scale">{scale}</span> 1 · '
+                 "hover for rank; select a generated token to see its alternatives and fork a branch</div>")
+    return "".join(parts)
+
+
+def chips_html(candidates: Any, *, current: int | None = None, numbered: bool = True) -> str:
+    """Candidates as buttons with a probability bar (click = choose); the first nine are numbered for the keys."""
+    top = max((c.final_prob for c in candidates), default=0.0) or 1.0
+    parts = ['<div class="step-chips">']
+    for index, c in enumerate(candidates):
+        key = f'<kbd>{index + 1}</kbd>' if numbered and index < 9 else ""
+        width = 100 * c.final_prob / top if top else 0
+        cut = " step-cut" if c.final_prob == 0 else ""
+        here = " step-current" if c.id == current else ""
+        parts.append(
+            f'<button type="button" class="step-chip{cut}{here}" data-token="{c.id}" '
+            f'title="id {c.id} · rank {c.rank} · p={c.prob:.4f} · final p={c.final_prob:.4f}">'
+            f'{key}<span class="step-chip-text">{html.escape(visible(c.text))}</span>'
+            f'<span class="step-chip-prob">{100 * c.final_prob:.1f}%</span>'
+            f'<span class="step-bar" style="width:{width:.1f}%"></span></button>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def explain(session: stepping.Session, reused: int, computed: int) -> str:
+    """What the model had to read for the candidates shown."""
+    n = len(session.ids)
+    if computed == 0:
+        return (f"The model has read **{n}** tokens; the candidates below come straight from the cache "
+                "(no token had to go through the model again).")
+    if reused == 0:
+        return f"The model read all **{n}** tokens once; their keys and values are now cached for the next step."
+    return (f"The model saw **{n}** tokens; this step reused the cache of the first **{reused}** and ran "
+            f"**{computed}** through the model (the classic loop would run all {n} again).")
+
+
+def alternatives_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
+    prompt_len = len(session.prompt_ids)
+    if selected is None or not 0 <= selected < len(session.ids):
+        return '<p class="step-hint">Select a generated token in the text to see the alternatives it had.</p>'
+    if selected < prompt_len:
+        return (f'<p class="step-hint">Token {selected} belongs to the prompt: the model did not choose it, so it '
+                "has no alternatives. Select a generated (coloured) token.</p>")
+    step = session.steps[selected - prompt_len]
+    head = (f'<p>Token {selected}, <code>{html.escape(visible(step.text))}</code>, was chosen by '
+            f"<b>{step.strategy}</b> with p={step.prob:.3f} (rank {step.rank}; {100 * step.final_prob:.1f}% after the "
+            "settings). <b>Click another candidate to fork a new branch here</b>; the current one is kept.</p>")
+    return head + chips_html(step.alternatives, current=step.token_id, numbered=False)
+
+
+def branch_choices(loaded: Any, session: stepping.Session) -> list[tuple[str, int]]:
+    choices = []
+    for index, branch in enumerate(session.branches):
+        tail = "".join(token_text(loaded.tokenizer, t) for t in branch.ids[len(session.prompt_ids):])[-40:]
+        choices.append((f"{index + 1} · {len(branch.ids) - len(session.prompt_ids)} tokens · …{tail}", index))
+    return choices
+
+
+def branch_info(loaded: Any, session: stepping.Session) -> str:
+    if len(session.branches) == 1:
+        return "One branch. Select a generated token and click one of its alternatives to fork another."
+    lines = []
+    mine = session.ids
+    for index, branch in enumerate(session.branches):
+        if index == session.current:
+            continue
+        at = stepping.divergence(mine, branch.ids)
+        theirs = token_text(loaded.tokenizer, branch.ids[at]) if at < len(branch.ids) else "(ends)"
+        ours = token_text(loaded.tokenizer, mine[at]) if at < len(mine) else "(ends)"
+        lines.append(f"- branch {index + 1} leaves this one at token {at}: `{visible(theirs)}` instead of "
+                     f"`{visible(ours)}`")
+    return f"You are on branch **{session.current + 1}**.\n" + "\n".join(lines)
+
+
+# --- handlers (private glue) ----------------------------------------------------------
+
+SETTING_NAMES = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size")
+
+
+def _settings(values: tuple[Any, ...]) -> tuple[DecodingSettings, int]:
+    *numbers, top_n = values
+    return DecodingSettings(**dict(zip(SETTING_NAMES, numbers))), check_top_n(int(top_n))
+
+
+def _seed(value: Any) -> int:
+    return stepping.check_seed(0 if value is None or value == "" else value)
+
+
+def _view(loaded: Any, session: stepping.Session, selected: int | None, settings: DecodingSettings, top_n: int,
+          result: stepping.StepResult | None = None) -> tuple[Any, ...]:
+    if result is None:
+        dist, lookup = stepping.distribution(loaded, session.ids, settings, top_n=top_n)
+        reused, computed = lookup.reused, lookup.computed
+    else:
+        dist, reused, computed = result.next, result.reused, result.computed
+    generated = session.ids[len(session.prompt_ids):]
+    return (
+        session,
+        selected,
+        text_html(loaded, session, selected),
+        chips_html(dist.candidates),
+        explain(session, reused, computed),
+        alternatives_html(loaded, session, selected),
+        gr.Radio(choices=branch_choices(loaded, session), value=session.current),
+        branch_info(loaded, session),
+        list(generated),
+    )
+
+
+def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: Any) -> stepping.Session:
+    """The session to act on: the current one, or a new one when there is none or the model changed."""
+    if session is not None and session.model == loaded.name:
+        return session
+    return stepping.start(loaded.name, loaded.tokenizer(prompt or "")["input_ids"], _seed(seed))
+
+
+@user_errors
+def _start(model: str, prompt: str, seed: Any, *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    return _view(loaded, _session(loaded, None, prompt, seed), None, settings, top_n)
+
+
+@user_errors
+def _restore(model: str, prompt: str, seed: Any, path: Any, *values: Any) -> tuple[Any, ...]:
+    """Start from the prompt and replay a shared path of token ids."""
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    session = _session(loaded, None, prompt, seed)
+    for token_id in (path or [])[:512]:
+        session, _ = stepping.advance(loaded, session, settings, "token", token_id=int(token_id), top_n=top_n)
+    return _view(loaded, session, None, settings, top_n)
+
+
+@user_errors
+def _refresh(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
+             *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    current = _session(loaded, session, prompt, seed)
+    return _view(loaded, current, selected if current is session else None, settings, top_n)
+
+
+def _stepper(strategy: str) -> Any:
+    @user_errors
+    def take(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
+             *values: Any) -> tuple[Any, ...]:
+        loaded = get_model(model)
+        settings, top_n = _settings(values)
+        current = _session(loaded, session, prompt, seed)
+        moved, result = stepping.advance(loaded, current, settings, strategy, top_n=top_n)
+        return _view(loaded, moved, selected, settings, top_n, result)
+
+    take.__name__ = f"_step_{strategy}"
+    return take
+
+
+@user_errors
+def _pick(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
+          seed: Any, *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    current = _session(loaded, session, prompt, seed)
+    moved, result = stepping.advance(loaded, current, settings, "token", token_id=int(event.token_id), top_n=top_n)
+    return _view(loaded, moved, selected, settings, top_n, result)
+
+
+@user_errors
+def _select(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
+            seed: Any, *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    current = _session(loaded, session, prompt, seed)
+    position = int(event.pos)
+    return _view(loaded, current, None if position == selected else position, settings, top_n)
+
+
+@user_errors
+def _fork(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
+          seed: Any, *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    if session is None or selected is None:
+        raise ValueError("Select a generated token first, then click one of its alternatives to fork.")
+    forked, result = stepping.fork(loaded, session, int(selected), int(event.token_id), settings, top_n=top_n)
+    return _view(loaded, forked, None, settings, top_n, result)
+
+
+@user_errors
+def _undo(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
+          *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    undone = stepping.undo(_session(loaded, session, prompt, seed))
+    keep = selected if selected is not None and selected < len(undone.ids) else None
+    return _view(loaded, undone, keep, settings, top_n)
+
+
+@user_errors
+def _switch(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, index: Any,
+            *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    if session is None or index is None:
+        return _view(loaded, _session(loaded, session, prompt, seed), None, settings, top_n)
+    return _view(loaded, stepping.switch(session, int(index)), None, settings, top_n)
+
+
+@user_errors
+def _force(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, text: str,
+           *values: Any) -> tuple[Any, ...]:
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    moved, result = stepping.force_text(loaded, _session(loaded, session, prompt, seed), text, settings, top_n=top_n)
+    return _view(loaded, moved, selected, settings, top_n, result)
+
+
+@user_errors
+def _reseed(session: stepping.Session | None, seed: Any) -> stepping.Session | None:
+    return None if session is None else stepping.reseed(session, _seed(seed))
+
+
+@user_errors
+def _auto(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, count: Any,
+          mode: str, *values: Any) -> Any:
+    """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed."""
+    loaded = get_model(model)
+    settings, top_n = _settings(values)
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 1 <= count <= 500:
+        raise ValueError(f"`N` has to be a whole number from 1 to 500, but is {count!r}")
+    current = _session(loaded, session, prompt, seed)
+    eos = loaded.tokenizer.eos_token_id
+    for _ in range(int(count)):
+        started = time.perf_counter()
+        current, result = stepping.advance(loaded, current, settings, mode, top_n=top_n)
+        time.sleep(max(0.0, AUTO_STEP_INTERVAL - (time.perf_counter() - started)))
+        yield _view(loaded, current, selected, settings, top_n, result)
+        if result.step.token_id == eos or len(current.ids) >= loaded.context_length:
+            break
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+@user_errors
+def step_api(
+    token_ids: list[int] | None = None,
+    prompt: str = "",
+    strategy: str = "greedy",
+    token_id: int = -1,
+    seed: int = -1,
+    model: str = "",
+    top_n: int = 10,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
+    typical_p: float = 1.0,
+    epsilon_cutoff: float = 0.0,
+    eta_cutoff: float = 0.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    bad_words: list[str] | None = None,
+) -> dict[str, Any]:
+    """Append one token to a text and return the whole sequence, the chosen token and the next distribution.
+
+    Parameters:
+        token_ids: the token ids so far (or give `prompt`).
+        prompt: the text so far, encoded by the model's tokenizer, used when `token_ids` is empty.
+        strategy: "greedy" (most likely after the settings), "sample" (drawn from the final distribution, as
+            generate(do_sample=True) draws), "uniform" (any vocabulary token, equally likely), "token" (the id in
+            `token_id`), or a token id written as a number.
+        token_id: the token to append with strategy "token" (or any strategy when >= 0).
+        seed: sampling seed from 0 to 2**31-1; -1 picks one at random (returned as `seed`). Without session state,
+            a fresh torch.Generator is seeded with seed * 2**32 + len(token_ids), so the same request always draws
+            the same token.
+        model: the model name; empty means the app's default model.
+        top_n: how many candidates to return for the next distribution (1 to 200).
+        temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
+        no_repeat_ngram_size, bad_words: decoding settings, by their transformers names (as in /next_token).
+
+    Returns {"token_ids": the whole sequence (one token longer), "text": its decoding, "chosen": {"id", "text",
+    "strategy", "prob", "final_prob", "logprob", "rank", "alternatives"}, "next": the next distribution (as
+    /next_token returns it), "seed", "model", "reused_tokens", "computed_tokens"} where the last two say how many
+    tokens of the cached prefix the next distribution reused and how many went through the model.
+    """
+    settings = DecodingSettings(
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=tuple(bad_words or ()),
+    )
+    top_n = check_top_n(top_n)
+    loaded = get_model(model or default_model())
+    if token_ids:
+        if prompt:
+            raise ValueError("Give either `prompt` or `token_ids`, not both.")
+        ids = [int(i) for i in token_ids]
+    else:
+        ids = list(loaded.tokenizer(prompt or "")["input_ids"])
+    strategy = (strategy or "greedy").strip()
+    if strategy.isdigit():
+        strategy, token_id = "token", int(strategy)
+    elif token_id is not None and token_id >= 0:
+        strategy = "token"
+    if strategy not in ("greedy", "sample", "uniform", "token"):
+        raise ValueError(f"`strategy` has to be one of greedy, sample, uniform, token (or a token id), but is {strategy!r}")
+    seed = secrets.randbelow(stepping.MAX_SEED + 1) if seed is None or seed == -1 else stepping.check_seed(seed)
+    generator = stepping.new_generator(0, loaded.device).manual_seed(stepping.api_seed(seed, len(ids)))
+    result = stepping.step(loaded, ids, settings, strategy, generator=generator,
+                           token_id=token_id if strategy == "token" else None, top_n=top_n)
+    return {
+        "token_ids": list(result.ids),
+        "text": loaded.tokenizer.decode(list(result.ids)),
+        "chosen": result.step.to_dict(),
+        "next": result.next.to_dict(),
+        "seed": seed,
+        "model": loaded.name,
+        "reused_tokens": result.reused,
+        "computed_tokens": result.computed,
+    }
+
+
+# --- layout -------------------------------------------------------------------------------
+
+
+def build(model_state: gr.State) -> dict[str, gr.Component]:
+    """Render the tab; return its main components by name."""
+    session = gr.State(None)
+    selected = gr.State(None)
+    with gr.Column(elem_id="step-tab"):
+        gr.Markdown(
+            "Write a text the way the model does: one token at a time. Click a candidate (or press **1**–**9**) to "
+            "append it, or let a strategy choose. **u** or **Backspace** undoes."
+        )
+        with gr.Row(equal_height=True):
+            prompt = gr.Textbox(value=EXAMPLES[0], label="Prompt", lines=1, max_lines=6, scale=4,
+                                elem_id="step-prompt", placeholder="Type a start and press Enter")
+            reset = gr.Button("Start over", scale=1, elem_id="step-reset")
+        gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+        explanation = gr.Markdown(elem_id="step-explain")
+        text = gr.HTML(elem_id="step-text", js_on_load=TEXT_JS, padding=False)
+        gr.Markdown("**Next token**: click one to append it (its bar is the probability after your settings).")
+        candidates = gr.HTML(elem_id="step-candidates", js_on_load=CHIPS_JS, padding=False)
+        with gr.Row():
+            greedy = gr.Button("Greedy step", elem_id="step-greedy", variant="primary")
+            sample = gr.Button("Sample a step", elem_id="step-sample")
+            uniform = gr.Button("Uniform step (ignores the model)", elem_id="step-uniform")
+            undo = gr.Button("Undo", elem_id="step-undo")
+        with gr.Row(equal_height=True):
+            count = gr.Number(value=20, label="Auto-step N tokens", precision=0, minimum=1, maximum=500,
+                              elem_id="step-n", scale=1)
+            mode = gr.Radio(["sample", "greedy", "uniform"], value="sample", label="Auto-step chooses by",
+                            elem_id="step-auto-mode", scale=2)
+            auto = gr.Button("Auto-step", elem_id="step-auto", scale=1)
+            stop = gr.Button("Stop", elem_id="step-stop", variant="stop", scale=1)
+        with gr.Row(equal_height=True):
+            force = gr.Textbox(label="Force text: append the tokens of any text", scale=4, elem_id="step-force",
+                               placeholder="e.g. ' and then' (mind the leading space)")
+            force_button = gr.Button("Append text", scale=1, elem_id="step-force-button")
+        with gr.Accordion("Alternatives of the selected token (click one to fork a branch)", open=True):
+            alternatives = gr.HTML(elem_id="step-alts", js_on_load=CHIPS_JS, padding=False)
+        branches = gr.Radio(label="Branches (switch between them)", elem_id="step-branches")
+        branch_notes = gr.Markdown(elem_id="step-branch-info")
+        with gr.Accordion("Decoding settings (the same processors as the Next-token tab) and seed", open=False):
+            with gr.Row():
+                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature (0 = greedy)",
+                                        elem_id="step-temperature")
+                top_k = gr.Slider(0, 100, value=0, step=1, label="top_k (0 = off)", elem_id="step-top-k")
+                top_p = gr.Slider(0.01, 1.0, value=1.0, step=0.01, label="top_p", elem_id="step-top-p")
+            with gr.Row():
+                min_p = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="min_p", elem_id="step-min-p")
+                repetition_penalty = gr.Slider(0.05, 3.0, value=1.0, step=0.05, label="repetition_penalty",
+                                               elem_id="step-repetition-penalty")
+                no_repeat_ngram_size = gr.Slider(0, 6, value=0, step=1, label="no_repeat_ngram_size",
+                                                 elem_id="step-no-repeat-ngram-size")
+            with gr.Row():
+                top_n = gr.Slider(1, 30, value=DEFAULT_TOP_N, step=1, label="candidates shown", elem_id="step-top-n")
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=stepping.MAX_SEED,
+                                 label="seed (sampling is reproducible per session)", elem_id="step-seed")
+        path = gr.JSON(value=[], elem_id="step-path", elem_classes=["step-hidden"], label="path")
+        restore = gr.Button("Restore", elem_id="step-restore", elem_classes=["step-hidden"])
+        gr.HTML(elem_id="step-keys", js_on_load=KEYS_JS, padding=False, elem_classes=["step-hidden"])
+
+    settings = [temperature, top_k, top_p, min_p, repetition_penalty, no_repeat_ngram_size, top_n]
+    common = [model_state, session, selected, prompt, seed]
+    outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path]
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+
+    root = Context.root_block
+    refresh_triggers = ([root.load] if root is not None else []) + [model_state.change] + [
+        control.change for control in settings]
+    gr.on(refresh_triggers, _refresh, common + settings, outputs, trigger_mode="always_last", **quiet)
+    gr.on([reset.click, prompt.submit], _start, [model_state, prompt, seed, *settings], outputs, **quiet)
+    restore.click(_restore, [model_state, prompt, seed, path, *settings], outputs, **quiet)
+    for button, strategy in ((greedy, "greedy"), (sample, "sample"), (uniform, "uniform")):
+        button.click(_stepper(strategy), common + settings, outputs, **quiet)
+    candidates.click(_pick, common + settings, outputs, **quiet)
+    text.click(_select, common + settings, outputs, **quiet)
+    alternatives.click(_fork, common + settings, outputs, **quiet)
+    undo.click(_undo, common + settings, outputs, **quiet)
+    branches.input(_switch, [*common, branches, *settings], outputs, **quiet)
+    gr.on([force_button.click, force.submit], _force, [*common, force, *settings], outputs, **quiet)
+    seed.change(_reseed, [session, seed], [session], **quiet)
+    running = auto.click(_auto, [*common, count, mode, *settings], outputs, api_visibility="private",
+                         show_progress="minimal")
+    stop.click(None, None, None, cancels=[running], api_visibility="private")
+    gr.api(step_api, api_name="step")
+    return {
+        "prompt": prompt, "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p,
+        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size, "top_n": top_n,
+        "seed": seed, "path": path, "run": restore, "text": text, "candidates": candidates,
+    }
