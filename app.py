@@ -42,7 +42,9 @@ def build_demo() -> gr.Blocks:
 
                 views["step"] = step_tab.build(model_state)
             with gr.Tab("generate() playground", id="playground"):
-                gr.Markdown("Every knob of transformers' `generate()` that works offline.")
+                from ui import playground_tab
+
+                views["playground"] = playground_tab.build(model_state)
         header.on_page_load(demo, model_state, status)
         from ui import deeplinks  # URL <-> view, and the Share button
 

@@ -1,0 +1,122 @@
+"""The generate() playground in a real browser (streaming, colouring, Stop) and through gradio_client (/generate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+import tiny_models
+from stepgen.generation import GenerationRequest, generate
+
+
+@pytest.fixture(scope="module")
+def long_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small GPT-2 with a 2048-token context, so that a 1000-token run lasts long enough to be stopped half-way."""
+    folder = tmp_path_factory.mktemp("tiny-gpt2-long")
+    tokenizer = tiny_models.gpt2_tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=256, n_layer=8, n_head=2,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _open(page: object) -> None:
+    page.get_by_role("tab", name="generate() playground").click()
+    page.wait_for_selector("#pg-run")
+
+
+def _code(page: object) -> str:
+    """The text of the (folded) Copy-as-code block."""
+    if not page.locator("#pg-code").is_visible():
+        page.get_by_text("Copy as code").click()
+    page.wait_for_function("() => document.querySelector('#pg-code')?.innerText.includes('generate(')")
+    return page.locator("#pg-code").inner_text()
+
+
+def _set(page: object, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
+@pytest.mark.browser
+def test_streamed_coloured_text_and_a_real_stop(page: object, long_tiny_dir: Path) -> None:
+    page.locator("#model-picker input").fill(str(long_tiny_dir))
+    page.locator("#load-model").click()
+    page.wait_for_function(
+        "name => document.querySelector('#model-status').innerText.includes('context 2048')", arg=str(long_tiny_dir)
+    )
+    _open(page)
+    page.locator("#pg-preset").get_by_text("precise sampling").click()
+    page.wait_for_function("() => document.querySelector('#pg-do-sample input').checked")
+    _set(page, "pg-max-new-tokens", "1000")
+    _set(page, "pg-min-new-tokens", "1000")
+    page.locator("#pg-run").click()
+    # streamed: tokens appear while the status still says it is generating
+    page.wait_for_function("() => document.querySelectorAll('#pg-output .pg-tok').length >= 5")
+    assert "Generating" in page.locator("#pg-status").inner_text(), page.locator("#pg-status").inner_text()
+    first = page.locator("#pg-output .pg-tok").first
+    assert "background-color" in (first.get_attribute("style") or ""), "a token is not coloured"
+    assert 0 <= float(first.get_attribute("data-prob")) <= 1 and "rank" in first.get_attribute("title")
+    page.locator("#pg-stop").click()
+    page.wait_for_function("() => /Stopped|Done/.test(document.querySelector('#pg-status').innerText)", timeout=60_000)
+    status = page.locator("#pg-status").inner_text()
+    assert "Stopped" in status and "you pressed Stop" in status, f"the UI does not say it was stopped: {status}"
+    tokens = page.locator("#pg-output .pg-tok").count()
+    assert 0 < tokens < 1000, f"{tokens} tokens: the run was not stopped half-way"
+    assert page.locator("#pg-output .pg-seq").first.get_attribute("data-finish") == "stopped"
+    assert "torch.manual_seed(" in _code(page), "the code of a sampled run has its seed"
+
+
+@pytest.mark.browser
+def test_beam_preset_shows_several_sequences_config_and_code(page: object) -> None:
+    _open(page)
+    page.locator("#pg-preset").get_by_text("beam search").click()
+    page.wait_for_function("() => document.querySelector('#pg-num-beams input[type=number]').value === '4'")
+    _set(page, "pg-temperature", "0.5")
+    page.locator("#pg-run").click()
+    page.locator("#pg-status").get_by_text("Done").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#pg-output .pg-seq').length > 0")
+    assert page.locator("#pg-output .pg-seq").count() == 3, "the beam preset returns 3 sequences"
+    effective = page.locator("#pg-effective").inner_text()
+    assert "`temperature` = 0.5 does nothing" in effective and "cannot stream" in effective, effective
+    assert "num_beams=4" in _code(page)
+    page.wait_for_selector("#pg-entropy .js-plotly-plot")
+
+
+@pytest.mark.browser
+def test_an_invalid_combination_is_refused_and_keeps_the_text(page: object) -> None:
+    _open(page)
+    page.locator("#pg-run").click()
+    page.locator("#pg-status").get_by_text("Done").wait_for()
+    ids = "() => Array.from(document.querySelectorAll('#pg-output .pg-tok')).map(span => span.dataset.id)"
+    before = page.evaluate(ids)
+    assert before, "the greedy run wrote no tokens"
+    _set(page, "pg-num-return-sequences", "3")
+    page.locator("#pg-run").click()
+    page.get_by_text("Greedy decoding returns one sequence").first.wait_for()
+    assert page.evaluate(ids) == before, "a refused run must leave the last output alone"
+
+
+def test_generate_endpoint_equals_the_library(client: object, tiny_gpt2: object) -> None:
+    knobs = {"max_new_tokens": 8, "do_sample": True, "seed": 31, "top_k": 20, "num_return_sequences": 2,
+             "bad_words": ["the"]}
+    data = client.predict(prompt="Once upon a time", api_name="/generate", **knobs)
+    expected = generate(tiny_gpt2, "Once upon a time", GenerationRequest.from_dict(knobs))
+    assert [s["token_ids"] for s in data["sequences"]] == [list(s.token_ids) for s in expected.sequences]
+    first = data["sequences"][0]
+    assert first["text"] == expected.sequences[0].text and "logprob" in first
+    assert {"id", "text", "prob", "final_prob"} <= set(first["tokens"][0]), first["tokens"][0]
+    assert "torch.manual_seed(31)" in data["code"] and data["seed"] == 31
+
+
+def test_generate_endpoint_refuses_bad_combinations(client: object) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="num_return_sequences"):
+        client.predict(prompt="Once", num_beams=2, num_return_sequences=3, api_name="/generate")

@@ -1,0 +1,426 @@
+"""The generate() playground tab: every knob that works offline, streamed, with each token's probability.
+
+A prompt, presets, and the knobs under their transformers names; Generate
+streams the text token by token (beam search shows its result at the end),
+coloured by each token's probability, with the sequence log-probability and
+perplexity, an entropy-per-step chart, the effective configuration with
+warnings, and the Python that reproduces the run. Stop sets this session's
+``threading.Event``, which :mod:`stepgen.generation` checks at every step, so
+the server really stops working. The ``/generate`` endpoint returns the same
+result as JSON.
+
+This module only converts between widgets and stepgen: the run and its numbers
+are :mod:`stepgen.generation`, the script :mod:`stepgen.codegen`. Every piece of
+text that reaches the page goes through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from stepgen.codegen import python_code
+from stepgen.explain import SETTING_HELP
+from stepgen.generation import (
+    MAX_BEAMS,
+    MAX_NEW_TOKENS,
+    MAX_RETURN_SEQUENCES,
+    PRESETS,
+    EffectiveConfig,
+    GeneratedSequence,
+    GenerationRequest,
+    GenerationResult,
+    effective_config,
+    generate,
+    stream,
+)
+from stepgen.registry import default_model, get_model
+from ui.errors import user_errors
+
+EXAMPLE = "It was a dark and stormy night; the"
+HELP = {
+    **SETTING_HELP,
+    "max_new_tokens": "The most tokens to write (the prompt does not count).",
+    "min_new_tokens": "Holds back the end-of-sequence token until this many tokens are written.",
+    "do_sample": "Draw each token at random from the distribution; off = always take the most likely.",
+    "num_beams": "Keep this many candidate texts at every step and return the best (1 = no beam search).",
+    "length_penalty": "Beam search only: above 0 favours longer texts, below 0 shorter ones.",
+    "early_stopping": "Beam search only: stop as soon as num_beams candidates have ended.",
+    "num_return_sequences": "How many texts to return (sampling: independent draws; beams: the best beams).",
+    "stop_strings": "Stop when the text ends with one of these (comma-separated; \\n means a newline).",
+    "seed": "Seeds torch's random generator for sampling; empty = a random seed, shown after the run.",
+}
+KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
+         "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
+         "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed")
+"""The knob controls, in the order the handlers take them."""
+FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a stop string",
+          "length": "max_new_tokens", "stopped": "you pressed Stop", "running": "still writing"}
+# viridis, from unlikely (dark purple) to certain (yellow): readable for colour-blind eyes, light or dark
+VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725")
+LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
+UPDATE_SECONDS = 0.1
+"""At most this often the streamed text is re-sent to the browser."""
+
+_RUNS: dict[str, threading.Event] = {}
+"""The stop flag of each session's current run, by session hash."""
+_RUNS_LOCK = threading.Lock()
+
+
+# --- knobs -> request ------------------------------------------------------------
+
+
+def _words(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _stop_strings(text: str | None) -> list[str]:
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip().replace("\\n", "\n").replace("\\t", "\t")
+        if part:
+            out.append(part)
+    return out
+
+
+def request_from_controls(values: dict[str, Any]) -> GenerationRequest:
+    """The request the controls describe (text fields parsed, an empty seed meaning 'pick one')."""
+    knobs = dict(values)
+    knobs["bad_words"] = _words(knobs.get("bad_words"))
+    knobs["stop_strings"] = _stop_strings(knobs.get("stop_strings"))
+    seed = knobs.get("seed")
+    knobs["seed"] = None if seed in (None, "") else seed
+    return GenerationRequest.from_dict(knobs)
+
+
+def preset_values(name: str) -> list[Any]:
+    """The control values of a preset, in :data:`KNOBS` order (max_new_tokens and seed are left alone)."""
+    if name not in PRESETS:
+        raise ValueError(f"`preset` has to be one of {', '.join(PRESETS)}, but is {name!r}")
+    data = GenerationRequest.from_dict(PRESETS[name]).to_dict()
+    out: list[Any] = []
+    for knob in KNOBS:
+        if knob in ("max_new_tokens", "seed"):
+            out.append(gr.skip())
+        elif knob in ("bad_words", "stop_strings"):
+            out.append(", ".join(data[knob]))
+        else:
+            out.append(data[knob])
+    return out
+
+
+# --- result -> HTML ----------------------------------------------------------------
+
+
+def colour(prob: float) -> tuple[str, str]:
+    """(background, text colour) for a probability on the viridis scale."""
+    index = min(len(VIRIDIS) - 1, max(0, int(prob * len(VIRIDIS))))
+    return VIRIDIS[index], "#000000" if index >= 5 else "#ffffff"
+
+
+def _shown(text: str) -> str:
+    """Token text with line breaks and tabs marked, escaped for HTML."""
+    return html.escape(text.replace("\n", "↵\n").replace("\t", "→\t"))
+
+
+def token_spans(sequence: GeneratedSequence, sampling: bool) -> str:
+    """The sequence's tokens as coloured spans (hover: probabilities and rank)."""
+    spans = []
+    final_word = "drawn with" if sampling else "after the processors"
+    for index, token in enumerate(sequence.tokens):
+        background, ink = colour(token.prob)
+        under, _ = colour(token.final_prob)
+        title = (f"token {index + 1} · id {token.id}\nmodel probability {token.prob:.4f} (rank {token.rank})\n"
+                 f"{final_word} {token.final_prob:.4f}\nentropy {token.entropy:.2f} bits")
+        spans.append(
+            f'<span class="pg-tok" style="background-color:{background};color:{ink};'
+            f'border-bottom-color:{under if sampling else background}" data-prob="{token.prob:.6f}" '
+            f'data-final-prob="{token.final_prob:.6f}" data-rank="{token.rank}" data-id="{token.id}" '
+            f'title="{html.escape(title, quote=True)}">{_shown(token.text)}</span>'
+        )
+    return "".join(spans)
+
+
+def _summary(index: int, sequence: GeneratedSequence) -> str:
+    parts = [f"<b>Sequence {index + 1}</b>", f"{len(sequence.tokens)} tokens"]
+    if sequence.tokens:
+        parts += [f"log-prob {sequence.logprob:.2f}", f"perplexity {sequence.perplexity:.2f}"]
+    if sequence.beam_score is not None:
+        parts.append(f"beam score {sequence.beam_score:.3f}")
+    parts.append(f"ended: {html.escape(FINISH.get(sequence.finish, sequence.finish))}")
+    return " · ".join(parts)
+
+
+def sequences_html(prompt: str, sequences: tuple[GeneratedSequence, ...], sampling: bool) -> str:
+    """Every sequence, one under another, the prompt greyed in front."""
+    if not sequences:
+        return '<div class="pg-empty">No text yet.</div>'
+    blocks = []
+    for index, sequence in enumerate(sequences):
+        blocks.append(
+            f'<div class="pg-seq" data-finish="{html.escape(sequence.finish)}">'
+            f'<div class="pg-seq-head">{_summary(index, sequence)}</div>'
+            f'<div class="pg-text"><span class="pg-prompt">{html.escape(prompt)}</span>'
+            f"{token_spans(sequence, sampling)}</div></div>"
+        )
+    legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
+    note = ("Colour: the model's probability of each token; the underline: the probability it was drawn with."
+            if sampling else "Colour: the model's probability of each token.")
+    return (f'<div class="pg-seqs">{"".join(blocks)}<div class="pg-legend">unlikely <span class="pg-scale">'
+            f"{legend}</span> certain · {note} Hover a token for its numbers.</div></div>")
+
+
+def effective_html(effective: EffectiveConfig) -> str:
+    """The effective configuration as a table, with the warnings above it."""
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in effective.warnings)
+    rows = "".join(
+        f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(repr(value))}</td>"
+        f"<td>{html.escape(repr(default))}</td><td>{html.escape(source)}</td></tr>"
+        for name, value, default, source in effective.rows
+    )
+    return (
+        (f'<ul class="pg-warnings">{warnings}</ul>' if warnings else '<p class="pg-ok">No setting is idle.</p>')
+        + '<table class="pg-effective"><thead><tr><th>knob</th><th>generate() uses</th><th>model default</th>'
+        f"<th>from</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def entropy_figure(result: GenerationResult) -> go.Figure:
+    """Entropy of the model's distribution at each step, one line per sequence (dashed: after the settings)."""
+    fig = go.Figure()
+    for index, sequence in enumerate(result.sequences):
+        steps = list(range(1, len(sequence.tokens) + 1))
+        line_colour = LINE_COLOURS[index % len(LINE_COLOURS)]
+        texts = [t.text for t in sequence.tokens]
+        fig.add_scatter(x=steps, y=[t.entropy for t in sequence.tokens], mode="lines+markers",
+                        name=f"sequence {index + 1}: model", line={"color": line_colour}, text=texts,
+                        hovertemplate="step %{x} · %{text}<br>%{y:.2f} bits<extra></extra>")
+        if result.request.do_sample:
+            fig.add_scatter(x=steps, y=[t.final_entropy for t in sequence.tokens], mode="lines",
+                            name=f"sequence {index + 1}: after settings",
+                            line={"color": line_colour, "dash": "dash"},
+                            hovertemplate="step %{x}<br>%{y:.2f} bits after the settings<extra></extra>")
+    fig.update_layout(
+        height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10}, paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)", title={"text": "Entropy per step (bits): how unsure the model was", "x": 0},
+        xaxis={"title": "generated token", "rangemode": "tozero"}, yaxis={"title": "bits", "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def _status(result: GenerationResult) -> str:
+    tokens = sum(len(s.tokens) for s in result.sequences)
+    seed = f" · seed {result.request.seed}" if result.request.do_sample else ""
+    mode = result.request.mode.replace("_", " ")
+    if result.stopped:
+        return f"**Stopped** after {tokens} tokens: you pressed Stop ({mode}{seed}, {result.seconds:.1f} s)."
+    return (f"Done: {len(result.sequences)} sequence(s), {tokens} tokens, {mode}{seed}, "
+            f"{result.seconds:.1f} s.")
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+@user_errors
+def _run(
+    model_name: str, prompt: str, max_new_tokens: float, min_new_tokens: float, do_sample: bool, temperature: float,
+    top_k: float, top_p: float, min_p: float, typical_p: float, epsilon_cutoff: float, eta_cutoff: float,
+    repetition_penalty: float, no_repeat_ngram_size: float, bad_words: str, num_beams: float, length_penalty: float,
+    early_stopping: bool, num_return_sequences: float, stop_strings: str, seed: float | None, request: gr.Request,
+) -> Iterator[tuple[Any, ...]]:
+    """Stream one run into (status, text, chart, effective config, code); the knobs come in :data:`KNOBS` order."""
+    values = dict(locals())
+    knobs = request_from_controls({name: values[name] for name in KNOBS})  # a bad knob stops here, before any work
+    loaded = get_model(model_name)
+    key = request.session_hash if request is not None else ""
+    stop = threading.Event()
+    with _RUNS_LOCK:
+        _RUNS[key] = stop
+    sampling = knobs.do_sample
+    skip = gr.skip()
+    try:
+        yield ("Generating…" if knobs.streams else "Beam search is running: transformers cannot stream it, the "
+               "result appears when it is done.", sequences_html(prompt, (), sampling), None,
+               effective_html(effective_config(loaded, knobs)), "")
+        last = 0.0
+        for update in stream(loaded, prompt, knobs, stop=stop):
+            if update.result is not None:
+                result = update.result
+                yield (_status(result), sequences_html(prompt, result.sequences, sampling), entropy_figure(result),
+                       effective_html(result.effective), python_code(result))
+                return
+            if update.status == "waiting":
+                yield ("Waiting: another session is sampling. Sampling runs take turns so that a seed always "
+                       "gives the same text.", skip, skip, skip, skip)
+                continue
+            now = time.perf_counter()
+            if now - last >= UPDATE_SECONDS:
+                last = now
+                written = sum(len(s.tokens) for s in update.sequences)
+                yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling),
+                       skip, skip, skip)
+    finally:
+        stop.set()  # also when Gradio closes this generator: the worker stops at its next step
+        with _RUNS_LOCK:
+            if _RUNS.get(key) is stop:
+                del _RUNS[key]
+
+
+def _stop(request: gr.Request) -> None:
+    """Stop this session's run (if any) at its next step."""
+    with _RUNS_LOCK:
+        stop = _RUNS.get(request.session_hash if request is not None else "")
+    if stop is not None:
+        stop.set()
+
+
+@user_errors
+def generate_api(
+    prompt: str,
+    model: str = "",
+    max_new_tokens: int = 40,
+    min_new_tokens: int = 0,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_p: float = 0.0,
+    typical_p: float = 1.0,
+    epsilon_cutoff: float = 0.0,
+    eta_cutoff: float = 0.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    bad_words: list[str] | None = None,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
+    early_stopping: bool = False,
+    num_return_sequences: int = 1,
+    stop_strings: list[str] | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Run model.generate() on a prompt with the given knobs; return every sequence with per-token probabilities.
+
+    Parameters:
+        prompt: the text to continue (encoded by the model's tokenizer as `tokenizer(prompt)` does).
+        model: the model name; empty means the app's default model.
+        max_new_tokens: the most tokens to write (1 to 1024, and within the model's context window).
+        min_new_tokens: hold back the end-of-sequence token until this many tokens are written.
+        do_sample: sample (True) or take the most likely tokens (False: greedy or beam search).
+        temperature: divides the logits when sampling (> 0 with do_sample).
+        top_k: keep the k most likely tokens when sampling (0 = off; passed explicitly, never generate()'s 50).
+        top_p: nucleus sampling mass (1 = off).
+        min_p: drop tokens below min_p times the top probability (0 = off).
+        typical_p: locally typical sampling mass (1 = off).
+        epsilon_cutoff: drop tokens below this probability (0 = off).
+        eta_cutoff: entropy-dependent cut-off (0 = off).
+        repetition_penalty: penalise tokens already present (1 = off).
+        no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
+        bad_words: words that may never be written (with and without a leading space).
+        num_beams: beam search width (1 = no beam search; at most 16).
+        length_penalty: beam search: exponent of the length when ranking finished beams.
+        early_stopping: beam search: stop once num_beams candidates have ended.
+        num_return_sequences: how many sequences to return (<= num_beams with beams; sampling draws independently).
+        stop_strings: stop when the text ends with one of these.
+        seed: seed for sampling (empty: a random seed is picked and returned).
+
+    Returns {"sequences": [{"text", "token_ids", "tokens": [{"id", "text", "prob", "final_prob", "rank",
+    "entropy", "final_entropy"}], "logprob", "perplexity", "finish", "beam_score"}], "code", "mode", "seed",
+    "effective": {"settings", "warnings"}, "generate_kwargs", "prompt_ids", "stopped", "seconds", ...}.
+    `text` and `token_ids` are the continuation only; `prob` is the model's softmax probability of the token,
+    `final_prob` its probability after every processor (what sampling drew it with); `code` is the Python that
+    reproduces the run with plain transformers.
+    """
+    knobs = GenerationRequest.from_dict({
+        "max_new_tokens": max_new_tokens, "min_new_tokens": min_new_tokens, "do_sample": do_sample,
+        "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
+        "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff, "repetition_penalty": repetition_penalty,
+        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": list(bad_words or ()), "num_beams": num_beams,
+        "length_penalty": length_penalty, "early_stopping": early_stopping,
+        "num_return_sequences": num_return_sequences, "stop_strings": list(stop_strings or ()), "seed": seed,
+    })
+    loaded = get_model(model or default_model())
+    result = generate(loaded, prompt, knobs)
+    return {**result.to_dict(), "code": python_code(result)}
+
+
+# --- layout -----------------------------------------------------------------------------
+
+
+def _slider(name: str, minimum: float, maximum: float, step: float, value: float) -> gr.Slider:
+    return gr.Slider(minimum, maximum, value=value, step=step, label=name, info=HELP[name],
+                     elem_id=f"pg-{name.replace('_', '-')}")
+
+
+def build(model_state: gr.State) -> dict[str, gr.Component]:
+    """Render the tab; return its main components by name."""
+    d = GenerationRequest()
+    s = d.decoding
+    with gr.Row(elem_id="playground-tab"):
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(value=EXAMPLE, label="Prompt", lines=2, max_lines=8, elem_id="pg-prompt")
+            preset = gr.Radio(list(PRESETS), value="greedy", label="Preset (fills in the knobs)",
+                              elem_id="pg-preset")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary", elem_id="pg-run")
+                stop = gr.Button("Stop", variant="stop", elem_id="pg-stop")
+            status = gr.Markdown(elem_id="pg-status")
+            output = gr.HTML(sequences_html("", (), False), elem_id="pg-output")
+            chart = gr.Plot(show_label=False, elem_id="pg-entropy", elem_classes=["stepgen-plot"])
+            with gr.Accordion("Effective configuration: what generate() will actually use", open=True):
+                effective = gr.HTML(elem_id="pg-effective")
+            with gr.Accordion("Copy as code: the Python that reproduces this output", open=False):
+                code = gr.Code(language="python", interactive=False, elem_id="pg-code")
+        with gr.Column(scale=2, min_width=300, elem_id="pg-knobs"):
+            max_new_tokens = _slider("max_new_tokens", 1, MAX_NEW_TOKENS, 1, d.max_new_tokens)
+            min_new_tokens = _slider("min_new_tokens", 0, MAX_NEW_TOKENS, 1, d.min_new_tokens)
+            stop_strings = gr.Textbox(label="stop_strings", info=HELP["stop_strings"], placeholder="e.g. ., \\n",
+                                      elem_id="pg-stop-strings")
+            do_sample = gr.Checkbox(value=d.do_sample, label="do_sample", info=HELP["do_sample"],
+                                    elem_id="pg-do-sample")
+            seed = gr.Number(value=None, precision=0, label="seed", info=HELP["seed"], elem_id="pg-seed")
+            temperature = _slider("temperature", 0.0, 2.0, 0.05, s.temperature)
+            top_k = _slider("top_k", 0, 200, 1, s.top_k)
+            top_p = _slider("top_p", 0.0, 1.0, 0.01, s.top_p)
+            min_p = _slider("min_p", 0.0, 1.0, 0.01, s.min_p)
+            with gr.Accordion("More sampling cut-offs", open=False):
+                typical_p = _slider("typical_p", 0.0, 1.0, 0.01, s.typical_p)
+                epsilon_cutoff = _slider("epsilon_cutoff", 0.0, 0.05, 0.0005, s.epsilon_cutoff)
+                eta_cutoff = _slider("eta_cutoff", 0.0, 0.05, 0.0005, s.eta_cutoff)
+            repetition_penalty = _slider("repetition_penalty", 0.1, 3.0, 0.05, s.repetition_penalty)
+            no_repeat_ngram_size = _slider("no_repeat_ngram_size", 0, 6, 1, s.no_repeat_ngram_size)
+            bad_words = gr.Textbox(label="bad words (bad_words_ids)", info=HELP["bad_words"],
+                                   placeholder="e.g. night, rain", elem_id="pg-bad-words")
+            num_beams = _slider("num_beams", 1, MAX_BEAMS, 1, d.num_beams)
+            length_penalty = _slider("length_penalty", -2.0, 3.0, 0.1, d.length_penalty)
+            early_stopping = gr.Checkbox(value=False, label="early_stopping", info=HELP["early_stopping"],
+                                         elem_id="pg-early-stopping")
+            num_return_sequences = _slider("num_return_sequences", 1, MAX_RETURN_SEQUENCES, 1,
+                                           d.num_return_sequences)
+
+    controls = {
+        "max_new_tokens": max_new_tokens, "min_new_tokens": min_new_tokens, "do_sample": do_sample,
+        "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
+        "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff, "repetition_penalty": repetition_penalty,
+        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": bad_words, "num_beams": num_beams,
+        "length_penalty": length_penalty, "early_stopping": early_stopping,
+        "num_return_sequences": num_return_sequences, "stop_strings": stop_strings, "seed": seed,
+    }
+    knob_inputs = [controls[name] for name in KNOBS]
+    preset.input(user_errors(preset_values), [preset], knob_inputs, api_visibility="private")
+    run.click(_run, [model_state, prompt, *knob_inputs], [status, output, chart, effective, code],
+              api_visibility="private", show_progress="hidden")
+    prompt.submit(_run, [model_state, prompt, *knob_inputs], [status, output, chart, effective, code],
+                  api_visibility="private", show_progress="hidden")
+    # its own queue slot: Stop must get through while the run it stops holds one
+    stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
+    gr.api(generate_api, api_name="generate")
+    # no "run" entry: opening a shared link restores the knobs but does not start generating
+    return {"prompt": prompt, "preset": preset, "generate_button": run, "stop": stop, "output": output, **controls}
