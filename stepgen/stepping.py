@@ -103,10 +103,12 @@ def check_seed(seed: Any) -> int:
 
 def check_ids(loaded: Any, ids: tuple[int, ...]) -> None:
     """Refuse token ids outside the model's vocabulary, naming the first one."""
+    if not ids:
+        return
     size = loaded.vocab_size
-    for token_id in ids:
-        if not 0 <= token_id < size:
-            raise ValueError(f"`token_ids` have to be integers from 0 to {size - 1}, but include {token_id}")
+    low, high = min(ids), max(ids)
+    if low < 0 or high >= size:
+        raise ValueError(f"`token_ids` have to be integers from 0 to {size - 1}, but include {low if low < 0 else high}")
 
 
 def new_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
