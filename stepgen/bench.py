@@ -208,11 +208,43 @@ def section_step(ctx: Context) -> list[Figure]:
     ]
 
 
+def section_playground(ctx: Context) -> list[Figure]:
+    """128 greedy tokens streamed with per-token probabilities, against a bare generate() of the same tokens."""
+    from stepgen.generation import GenerationRequest, stream
+
+    loaded = _ensure_model(ctx)
+    prompt = "It was a dark and stormy night; the rain fell in torrents, except at occasional intervals."
+    new_tokens = 128
+    request = GenerationRequest(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    ids = torch.tensor([loaded.tokenizer(prompt)["input_ids"]], device=loaded.device)
+    kwargs = request.generate_kwargs(loaded.tokenizer)
+
+    def bare() -> None:
+        loaded.model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
+
+    def streamed() -> None:
+        for update in stream(loaded, prompt, request):
+            if update.result is not None:
+                assert len(update.result.sequences[0].tokens) == new_tokens, "the stream wrote too few tokens"
+
+    bare_seconds = stream_seconds = float("inf")
+    for _ in range(3):  # interleaved, so that both see the same machine load
+        bare_seconds = min(bare_seconds, best_of(1, bare))
+        stream_seconds = min(stream_seconds, best_of(1, streamed))
+    return [
+        Figure("generate_bare_128", bare_seconds, "s", note="model.generate(), greedy, 128 new tokens"),
+        Figure("playground_stream_128", stream_seconds, "s",
+               note="the same, streamed, with model and final probability, rank and entropy per token"),
+        Figure("playground_over_bare_generate", stream_seconds / bare_seconds, "x", target="<= 1.10"),
+    ]
+
+
 SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "load": section_load,
     "forward": section_forward,
     "offline": section_offline,
     "step": section_step,
+    "playground": section_playground,
 }
 
 

@@ -467,17 +467,26 @@ def _warnings(loaded: Any, request: GenerationRequest, config: Any) -> list[str]
 # --- the run ---------------------------------------------------------------------
 
 
+def _entropy_bits(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy of each row of log-probabilities, in bits (tokens with probability 0 add nothing)."""
+    return -(logp.exp() * logp).nansum(dim=-1) * LOG2E
+
+
 def _token_rows(raw: torch.Tensor, processed: torch.Tensor, tokens: torch.Tensor) -> list[tuple[float, ...]]:
     """(prob, final_prob, rank, entropy, final_entropy) per row, from raw logits and processed scores."""
     raw = raw.float()
-    logp = torch.log_softmax(raw, dim=-1)
-    final_logp = torch.log_softmax(processed.float(), dim=-1)
+    processed = processed.float()
     index = tokens.view(-1, 1)
+    logp = torch.log_softmax(raw, dim=-1)
+    entropy = _entropy_bits(logp)
+    if torch.equal(raw, processed):  # no processor changed anything (plain greedy): same numbers, half the work
+        final_logp, final_entropy = logp, entropy
+    else:
+        final_logp = torch.log_softmax(processed, dim=-1)
+        final_entropy = _entropy_bits(final_logp)
     prob = logp.gather(1, index).exp().view(-1)
     final = final_logp.gather(1, index).exp().view(-1)
     rank = (raw > raw.gather(1, index)).sum(dim=-1) + 1
-    entropy = torch.special.entr(logp.exp()).sum(dim=-1) * LOG2E
-    final_entropy = torch.special.entr(final_logp.exp()).sum(dim=-1) * LOG2E
     return list(zip(prob.tolist(), final.tolist(), rank.tolist(), entropy.tolist(), final_entropy.tolist()))
 
 
@@ -494,6 +503,8 @@ class _Watch(StoppingCriteria):
         self.report = report
         self.raw: torch.Tensor | None = None
         self.thread = threading.get_ident()
+        self.steps: list[list[tuple[float, ...]]] = []
+        """The numbers of each step, per row (reused by the final result)."""
 
     def hook(self, module: Any, args: Any, output: Any) -> None:
         if threading.get_ident() == self.thread:
@@ -501,7 +512,8 @@ class _Watch(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         if self.report is not None and scores and self.raw is not None:
-            self.report(input_ids[:, -1], _token_rows(self.raw, scores[-1], input_ids[:, -1]), input_ids)
+            self.steps.append(_token_rows(self.raw, scores[-1], input_ids[:, -1]))
+            self.report(input_ids[:, -1], self.steps[-1], input_ids)
         return torch.full((input_ids.shape[0],), self.stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
@@ -529,9 +541,13 @@ def _finish_points(
 @torch.no_grad()
 def _final_sequences(
     loaded: Any, request: GenerationRequest, output: Any, prompt_len: int, eos: set[int],
-    stop_criterion: StopStringCriteria | None, stopped: bool,
+    stop_criterion: StopStringCriteria | None, stopped: bool, seen: list[list[tuple[float, ...]]] | None = None,
 ) -> tuple[GeneratedSequence, ...]:
-    """The returned sequences with every number taken from ``generate()``'s own outputs."""
+    """The returned sequences with every number taken from ``generate()``'s own outputs.
+
+    ``seen`` holds the per-step numbers a streaming run already computed from the
+    same tensors; rank and entropy are then taken from there instead of twice.
+    """
     model, tokenizer = loaded.model, loaded.tokenizer
     sequences = output.sequences
     beam_indices = output.get("beam_indices")
@@ -556,7 +572,10 @@ def _final_sequences(
     stats: list[list[tuple[float, ...]]] = [[] for _ in range(n_rows)]
     for t in range(n_steps):
         rows = rows_at[:, t]
-        per_row = _token_rows(output.logits[t][rows], output.scores[t][rows], sequences[:, prompt_len + t])
+        if seen is not None and len(seen) == n_steps:
+            per_row = seen[t]
+        else:
+            per_row = _token_rows(output.logits[t][rows], output.scores[t][rows], sequences[:, prompt_len + t])
         for r in range(n_rows):
             stats[r].append(per_row[r])
     result = []
@@ -646,7 +665,7 @@ def stream(
             finally:
                 if handle is not None:
                     handle.remove()
-            events.put(("output", output))
+            events.put(("output", (output, watch.steps if request.streams else None)))
         except BaseException as error:  # handed to the reader, who raises it in the caller's thread
             events.put(("error", error))
 
@@ -690,8 +709,9 @@ def stream(
                             seconds=time.perf_counter() - started)
                         yield GenerationUpdate(sequences=(), status="done", result=result)
                         return
-                    sequences = _final_sequences(loaded, request, payload, len(ids), eos,
-                                                 live_stop, stop.is_set())
+                    output, seen = payload
+                    sequences = _final_sequences(loaded, request, output, len(ids), eos, live_stop,
+                                                 stop.is_set(), seen)
                     stopped = stop.is_set() and any(s.finish == "stopped" for s in sequences)
                     result = GenerationResult(
                         model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request,

@@ -104,6 +104,19 @@ def test_entropy_and_rank_come_from_the_models_logits(tiny: object) -> None:
         assert token.final_entropy <= math.log2(survivors) + 1e-4, (token.final_entropy, survivors)
 
 
+def test_beam_entropy_and_rank_follow_the_beam_indices(tiny: object) -> None:
+    request = GenerationRequest.from_dict(PARITY["beam"])
+    result = generate(tiny, PROMPT, request)
+    out = plain_generate(tiny, PROMPT, request)
+    for r, sequence in enumerate(result.sequences):
+        for t, token in enumerate(sequence.tokens):
+            logits = out.logits[t][int(out.beam_indices[r, t])]
+            probs = torch.softmax(logits, dim=-1)
+            entropy = float(-(probs * probs.log()).sum()) / math.log(2)
+            assert abs(token.entropy - entropy) < 1e-4, f"sequence {r} step {t}: entropy {token.entropy} vs {entropy}"
+            assert token.rank == int((logits > logits[token.id]).sum()) + 1, f"sequence {r} step {t}: rank"
+
+
 def test_streamed_numbers_equal_the_final_ones(tiny: object) -> None:
     request = GenerationRequest.from_dict({"max_new_tokens": 30, "do_sample": True, "seed": 11, "temperature": 0.7,
                                            "num_return_sequences": 2})
