@@ -92,3 +92,11 @@ def test_auto_step_streams_and_stop_stops(page: object) -> None:
     page.wait_for_timeout(800)
     assert page.locator("#step-text .step-tok").count() == stopped, "text kept growing after Stop"
     assert start + 3 <= stopped < start + 100, f"auto-step did not stop early: {stopped - start} tokens"
+
+
+def test_a_link_with_a_path_restores_the_steps(page: object, app_url: str) -> None:
+    page.goto(f"{app_url}/?tab=step&prompt=It+was+a+dark&path=5,6,7")
+    page.wait_for_function("document.querySelectorAll('#step-text .step-gen-tok').length === 3")
+    generated = page.locator("#step-text .step-gen-tok")
+    assert [int(generated.nth(i).get_attribute("data-id")) for i in range(3)] == [5, 6, 7], "the path was not replayed"
+    assert page.locator("#step-text .step-prompt-tok").first.inner_text().startswith("It"), "the link's prompt was lost"

@@ -227,12 +227,21 @@ def _restore(model: str, prompt: str, seed: Any, path: Any, *values: Any) -> tup
 
 
 @user_errors
-def _refresh(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
-             *values: Any) -> tuple[Any, ...]:
+def _refresh(request: gr.Request, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
+             seed: Any, *values: Any) -> tuple[Any, ...]:
+    query = dict(getattr(request, "query_params", None) or {})
+    if session is None and query.get("tab") == "step" and query.get("path"):
+        # a deep link to a path (see ui.deeplinks): on page load the link's prompt may not be in the box yet
+        path = [part for part in str(query["path"]).split(",") if part.strip()]
+        if not all(part.strip().isdigit() for part in path):
+            raise ValueError(f"`path` has to be comma-separated token ids, but is {query['path']!r}")
+        return _restore(model, query.get("prompt", prompt), seed, [int(part) for part in path], *values)
     loaded = get_model(model)
     settings, top_n = _settings(values)
     current = _session(loaded, session, prompt, seed)
-    return _view(loaded, current, selected if current is session else None, settings, top_n)
+    shown = _view(loaded, current, selected if current is session else None, settings, top_n)
+    # on page load there is no path yet: leave the path alone, a deep link may be restoring one right now
+    return shown[:-1] + (gr.skip(),) if session is None else shown
 
 
 def _stepper(strategy: str) -> Any:
