@@ -153,7 +153,7 @@ def test_a_tokenizer_link_opens_the_tab_with_its_text_and_settings(browser: obje
     query = to_query(DeepLink(tab="tokenizer", values=(("text", text), ("add_special_tokens", "false"))))
     page = open_link(browser, f"{app_url}/?{query}")
     try:
-        assert page.get_by_role("tab", selected=True).inner_text().strip() == "Tokenizer"
+        page.get_by_role("tab", name="Tokenizer", selected=True).wait_for()
         page.wait_for_function(
             "t => document.querySelector('#tok-text textarea').value === t", arg=text,
         )
@@ -212,7 +212,7 @@ def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(br
     prompt = "Once upon a time"
     page = open_link(browser, f"{app_url}/?tab=next-token&prompt=Once+upon+a+time&temperature=0.7&top_k=5")
     try:
-        assert page.get_by_role("tab", selected=True).inner_text().strip() == "Next token"
+        page.get_by_role("tab", name="Next token", selected=True).wait_for()
         page.wait_for_function("p => document.querySelector('#next-prompt textarea').value === p", arg=prompt)
         assert page.locator("#next-temperature input[type=number]").input_value() == "0.7"
         assert page.locator("#next-top-k input[type=number]").input_value() == "5"
@@ -228,5 +228,47 @@ def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(br
         query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
         assert query == {"tab": "next-token", "model": query.get("model"), "prompt": prompt, "temperature": "0.7",
                          "top_k": "5"}, f"Share did not give back the link's view: {query}"
+    finally:
+        page.context.close()
+
+
+def generated_ids(page: object) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("#step-text .step-gen-tok", "els => els.map(e => e.dataset.id)")]
+
+
+@pytest.mark.browser
+def test_a_step_link_replays_its_path_with_its_settings(browser: object, app_url: str, client: object) -> None:
+    prompt = "Once upon a time"
+    ids = client.predict(text=prompt, api_name="/tokenize")["ids"]
+    path = []
+    for strategy in ("greedy", "uniform", "greedy"):  # a uniform step: a path greedy decoding would not take
+        answer = client.predict(token_ids=ids, strategy=strategy, seed=7, api_name="/step")
+        path.append(answer["chosen"]["id"])
+        ids = answer["token_ids"]
+    query = to_query(DeepLink(tab="step", values=(("prompt", prompt), ("temperature", "0.7"), ("top_k", "5")),
+                              path=tuple(path)))
+    page = open_link(browser, f"{app_url}/?{query}")
+    try:
+        page.get_by_role("tab", name="Step by step", selected=True).wait_for()
+        page.wait_for_function(
+            "n => document.querySelectorAll('#step-text .step-gen-tok').length === n", arg=len(path)
+        )
+        assert generated_ids(page) == path, f"the Step tab replayed {generated_ids(page)}, the link says {path}"
+        assert textbox(page, "step-prompt").input_value() == prompt
+        page.get_by_text("Decoding settings (the same processors").click()  # the settings sit in a closed accordion
+        assert page.locator("#step-temperature input[type=number]").input_value() == "0.7"
+        assert page.locator("#step-top-k input[type=number]").input_value() == "5"
+        # the candidates shown next are those of the restored settings
+        truth = client.predict(token_ids=ids, temperature=0.7, top_k=5, api_name="/next_token")
+        kept = [c["id"] for c in truth["candidates"] if c["final_prob"] > 0]
+        page.wait_for_function(
+            "kept => { const shown = Array.from(document.querySelectorAll('#step-candidates .step-chip:not(.step-cut)'))"
+            ".map(e => Number(e.dataset.token)); return JSON.stringify(shown) === JSON.stringify(kept) }",
+            arg=kept,
+        )
+        page.locator("#share-button").click()
+        page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
+        query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
+        assert query.get("path") == ",".join(map(str, path)) and query.get("prompt") == prompt, query
     finally:
         page.context.close()

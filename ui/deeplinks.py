@@ -15,14 +15,14 @@ their start value go into a shared link; keys a tab does not know are ignored.
 This module turns query parameters into component values and back, restores a
 view on page load and renders the "Share" button. It does not compute anything
 a tab shows: after restoring, it asks each tab to recompute through that tab's
-own handler (the ``restore`` callable a tab hands over, or a click on its
-``run`` button).
+own handlers (they listen to their controls' changes, or this module presses
+the ``run`` button a tab hands over).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -296,8 +296,7 @@ def _path_ids(value: Any) -> list[int] | None:
 
 
 def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
-         views: Mapping[str, Mapping[str, Any]],
-         restorers: Mapping[str, Callable[..., Any]] | None = None) -> gr.Textbox:
+         views: Mapping[str, Mapping[str, Any]]) -> gr.Textbox:
     """Restore the view in the URL on page load, and render the Share button. Call at the end of ``build_demo``.
 
     ``views`` maps a tab id to the dict its ``build()`` returned (tabs not yet
@@ -322,35 +321,48 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
     for tab in tab_list:
         tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private")
 
+    replays = {tab_id: _click_handler(demo, view.run) for tab_id, view in tab_views.items() if view.run is not None}
     model_outputs = [model_state, status] + ([picker] if picker is not None else [])
+    extra_inputs = _unique(c for dep in replays.values() for c in dep.inputs if c is not model_state)
+    outputs = _unique([tabs, current_tab, *model_outputs, *flat, *paths,
+                       *(c for dep in replays.values() for c in dep.outputs)])
 
-    def restore(current_model: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+    def restore(request: gr.Request, current_model: str, *current: Any) -> dict[Any, Any]:
         link = parse_query(dict(request.query_params), tab_ids)
         problems = list(link.problems)
-        tab = link.tab
-        out: list[Any] = [gr.Tabs(selected=tab) if tab else gr.skip(), tab if tab else gr.skip()]
+        out: dict[Any, Any] = {}
+        if link.tab:
+            out[tabs] = gr.Tabs(selected=link.tab)
+            out[current_tab] = link.tab
+        model = current_model
         if link.model and link.model != current_model:
-            name, text = header.switch_model(link.model, current_model, progress=progress)
-            out += [name, text] + ([gr.Dropdown(value=name)] if picker is not None else [])
-        else:
-            out += [gr.skip()] * len(model_outputs)
-        view = tab_views.get(tab) if tab else None
-        values, wrong = view_values(view, link) if view else ({}, [])
-        problems += wrong
-        for other in tab_views.values():
-            for name in other.fields:
-                out.append(values[name] if other is view and name in values else gr.skip())
-        for other in tab_views.values():
-            if other.path is not None:
-                out.append(list(link.path) if other is view and link.path is not None else gr.skip())
+            model, text = header.switch_model(link.model, current_model, progress=_quiet)
+            out.update({model_state: model, status: text})
+            if picker is not None:
+                out[picker] = gr.Dropdown(value=model)
+        view = tab_views.get(link.tab) if link.tab else None
+        if view is not None:
+            values, wrong = view_values(view, link)
+            problems += wrong
+            for name, value in values.items():
+                out[view.fields[name][1]] = value
+            if view.path is not None and link.path is not None:
+                out[view.path] = list(link.path)
+            replay = replays.get(view.tab_id)
+            if replay is not None and (link.path or values):
+                # the tab's own handler, run here so that nothing the page does meanwhile can interleave
+                known = dict(zip(extra_inputs, current, strict=True))
+                args = [model if c is model_state else out.get(c, known.get(c)) for c in replay.inputs]
+                try:
+                    out.update(zip(replay.outputs, replay.fn(*args), strict=True))
+                except Exception as error:  # noqa: BLE001 - a bad path must not lose the rest of the view
+                    problems.append(str(error))
         for problem in problems:
             gr.Warning(f"Part of this link was ignored: {problem}")
         return out
 
-    restored = demo.load(
-        restore, [model_state], [tabs, current_tab, *model_outputs, *flat, *paths], api_visibility="private",
-    )
-    _recompute_after_restore(restored, tab_views, restorers or {}, current_tab)
+    restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private")
+    _recompute_after_restore(restored, tab_views, replays)
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")
@@ -378,15 +390,34 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
     return link_box
 
 
-def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView],
-                             restorers: Mapping[str, Callable[..., Any]], current_tab: gr.State) -> None:
-    """After a restore, let the restored tab recompute what it shows, with its own code."""
+def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView], replays: Mapping[str, Any]) -> None:
+    """Let a tab with a ``run`` button that has no server-side handler recompute, by pressing it in the browser.
+
+    Tabs whose handlers listen to their controls' changes recompute by themselves; a tab whose ``run`` button
+    has a handler was already replayed on the server with the link's values.
+    """
     for tab_id, view in tab_views.items():
-        if tab_id in restorers:
-            continue
-        if view.run is not None and view.run.elem_id:
-            # the tab's own button, pressed in the browser, only when the link opened this tab
-            event.then(None, [current_tab], None, js=(
-                f"(tab) => {{ if (tab === {tab_id!r} && new URLSearchParams(window.location.search).has('tab'))"
+        if view.run is not None and view.run.elem_id and tab_id not in replays:
+            event.then(None, None, None, js=(
+                f"() => {{ if (new URLSearchParams(window.location.search).get('tab') === {tab_id!r})"
                 f" document.querySelector('#{view.run.elem_id}')?.click(); }}"
             ))
+
+
+def _quiet(*_: Any, **__: Any) -> None:
+    """A progress callback that shows nothing (a page load has no progress bar to show it in)."""
+
+
+def _unique(components: Iterable[Any]) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for component in components:
+        seen.setdefault(id(component), component)
+    return list(seen.values())
+
+
+def _click_handler(demo: gr.Blocks, button: gr.Button) -> Any:
+    """The event a button's click runs (its ``fn``, ``inputs`` and ``outputs``)."""
+    for dependency in demo.fns.values():
+        if any(target[0] == button._id and target[1] == "click" for target in dependency.targets):
+            return dependency
+    raise ValueError(f"the button {button.elem_id or button.label!r} has no click handler to restore a view with")
