@@ -140,9 +140,8 @@ class Distribution:
 
 def _outside(probs: torch.Tensor, ids: list[int]) -> float:
     """The mass of ``probs`` outside ``ids`` (summed, not 1 - sum, so that a cut tail is exactly 0)."""
-    outside = torch.ones_like(probs, dtype=torch.bool)
-    outside[ids] = False
-    return float(probs[outside].sum())
+    index = torch.tensor(ids, dtype=torch.long, device=probs.device)
+    return float(probs.index_fill(0, index, 0.0).sum())
 
 
 def check_context(loaded: Any, n_tokens: int) -> None:
@@ -197,8 +196,7 @@ def last_logits(loaded: Any, ids: list[int]) -> torch.Tensor:
 
 def entropy_bits(probs: torch.Tensor) -> float:
     """Shannon entropy of a probability vector, in bits (zeros contribute nothing)."""
-    nonzero = probs[probs > 0]
-    return float(-(nonzero * nonzero.log()).sum() * LOG2E)
+    return float(torch.special.entr(probs).sum() * LOG2E)
 
 
 @torch.no_grad()
@@ -222,15 +220,14 @@ def from_logits(
     previous = raw_probs
     stages: list[Stage] = []
     stage_probs: list[torch.Tensor] = []
-    # the first stage that sent each token to -inf; tokens never cut keep the empty name
-    cut_by = [""] * raw_logits.shape[-1]
+    # the index of the stage that sent each token to -inf (-1: never cut); a token is cut once at most
+    cut_at = torch.full(raw_logits.shape[-1:], -1, dtype=torch.long, device=raw_logits.device)
     for name, processor in settings.processors(tokenizer, device=raw_logits.device):
         before = scores
         scores = processor(input_ids, before.clone())  # some processors write in place; keep `before` intact
         probs = torch.softmax(scores, dim=-1)
         cut = torch.isneginf(scores) & ~torch.isneginf(before)
-        for token_id in cut[0].nonzero().flatten().tolist():
-            cut_by[token_id] = name
+        cut_at[cut[0]] = len(stages)
         top_values, top_ids = probs[0].topk(min(stage_top, probs.shape[-1]))
         stages.append(
             Stage(
@@ -254,24 +251,27 @@ def from_logits(
         final = torch.softmax(scores, dim=-1)
 
     raw = raw_probs[0]
-    order = raw.argsort(descending=True)
-    ranks = torch.empty_like(order)
-    ranks[order] = torch.arange(1, order.numel() + 1, device=order.device)
-    shown = [int(i) for i in order[:top_n]]
-    for token_id in final[0].topk(top_n).indices.tolist():
+    # top-k and one comparison per shown token instead of sorting the whole vocabulary: this runs on every step
+    shown = [int(i) for i in raw.topk(min(top_n, raw.numel())).indices]
+    for token_id in final[0].topk(min(top_n, raw.numel())).indices.tolist():
         if final[0, token_id] > 0 and token_id not in shown:
             shown.append(int(token_id))
-    logprobs = torch.log_softmax(raw_logits, dim=-1)[0]
+    shown_index = torch.tensor(shown, device=raw.device)
+    # rank 1 is the most likely token; tokens with exactly equal probability share a rank
+    ranks = (raw.unsqueeze(0) > raw[shown_index].unsqueeze(1)).sum(dim=1) + 1
+    ranks = dict(zip(shown, ranks.tolist()))
+    log_normaliser = torch.logsumexp(raw_logits[0], dim=-1)
+    logprobs = {token_id: float(raw_logits[0, token_id] - log_normaliser) for token_id in shown}
     candidates = tuple(
         Candidate(
             id=token_id,
             text=token_text(tokenizer, token_id),
             logit=float(raw_logits[0, token_id]),
             prob=float(raw[token_id]),
-            logprob=float(logprobs[token_id]),
+            logprob=logprobs[token_id],
             rank=int(ranks[token_id]),
             final_prob=float(final[0, token_id]),
-            removed_by=cut_by[token_id] or ("greedy" if settings.greedy and token_id != greedy_id else ""),
+            removed_by=_removed_by(stages, int(cut_at[token_id]), settings.greedy and token_id != greedy_id),
         )
         for token_id in shown
     )
@@ -290,6 +290,13 @@ def from_logits(
         n_input_tokens=len(ids),
         final_probs=final[0],
     )
+
+
+def _removed_by(stages: list[Stage], cut_at: int, greedy_loser: bool) -> str:
+    """The name of the setting that cut a token, ``greedy`` for a token greedy passes over, or empty."""
+    if cut_at >= 0:
+        return stages[cut_at].name
+    return "greedy" if greedy_loser else ""
 
 
 def next_token(
