@@ -363,6 +363,9 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
 
     restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private")
     _recompute_after_restore(restored, tab_views, replays)
+    for tab_id, replay in replays.items():
+        restored.then(_replay_again(tab_id, replay), replay.inputs, replay.outputs, api_visibility="private",
+                      show_progress="hidden")
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")
@@ -402,6 +405,25 @@ def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView], repla
                 f"() => {{ if (new URLSearchParams(window.location.search).get('tab') === {tab_id!r})"
                 f" document.querySelector('#{view.run.elem_id}')?.click(); }}"
             ))
+
+
+def _replay_again(tab_id: str, replay: Any) -> Callable[..., dict[Any, Any]]:
+    """Run a tab's replay once more after the restore, with the restored values now in the page.
+
+    The tab's own page-load handlers run side by side with the restore and may finish after it; this last
+    word, sent only once the restore is done, makes the view the link's.
+    """
+
+    def again(request: gr.Request, *values: Any) -> dict[Any, Any]:
+        query = dict(request.query_params)
+        if query.get("tab") != tab_id or set(query) <= {"tab", "model"}:
+            return {}
+        try:
+            return dict(zip(replay.outputs, replay.fn(*values), strict=True))
+        except Exception:  # noqa: BLE001 - the restore already said what was wrong with the link
+            return {}
+
+    return again
 
 
 def _quiet(*_: Any, **__: Any) -> None:
