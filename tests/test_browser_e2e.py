@@ -80,6 +80,57 @@ def run_next_token(page: object, client: object) -> None:
     screenshot(page, "tab-next-token")
 
 
+def generated(page: object) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("#step-text .step-gen-tok", "els => els.map(e => e.dataset.id)")]
+
+
+def candidate_ids(page: object) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("#step-candidates .step-chip", "els => els.map(e => e.dataset.token)")]
+
+
+def wait_for_length(page: object, n: int) -> None:
+    page.wait_for_function("n => document.querySelectorAll('#step-text .step-gen-tok').length === n", arg=n)
+
+
+def run_step(page: object, client: object) -> None:
+    page.get_by_role("tab", name="Step by step").click()
+    prompt = page.locator("#step-prompt textarea, #step-prompt input").first
+    prompt.fill(PROMPT)
+    prompt.press("Enter")
+    ids = client.predict(text=PROMPT, model="embedded", api_name="/tokenize")["ids"]
+    truth = client.predict(token_ids=ids, model="embedded", top_n=9, api_name="/next_token")  # the tab shows 9
+    want = [candidate["id"] for candidate in truth["candidates"]]
+    page.wait_for_function("want => { const ids = Array.from(document.querySelectorAll('#step-candidates .step-chip'))"
+                           ".map(e => Number(e.dataset.token)); return JSON.stringify(ids) === JSON.stringify(want) }",
+                           arg=want)
+    # click the second candidate, then the first; undo the last click
+    page.locator("#step-candidates .step-chip").nth(1).click()
+    wait_for_length(page, 1)
+    assert generated(page) == [want[1]], f"clicking candidate 2 appended {generated(page)}, not {want[1]}"
+    page.locator("#step-candidates .step-chip").first.click()
+    wait_for_length(page, 2)
+    page.locator("#step-undo").click()
+    wait_for_length(page, 1)
+    assert generated(page) == [want[1]], f"undo left {generated(page)}"
+    # the keyboard: number keys pick, u undoes (focus outside any text box)
+    page.locator("#step-text").click(position={"x": 2, "y": 2})
+    page.keyboard.press("Escape")
+    expected_next = candidate_ids(page)
+    page.locator("body").press("3")
+    wait_for_length(page, 2)
+    assert generated(page) == [want[1], expected_next[2]], f"key 3 appended {generated(page)[-1:]}"
+    page.locator("body").press("u")
+    wait_for_length(page, 1)
+    # focus is visible: tabbing onto a candidate draws an outline
+    page.locator("#step-candidates .step-chip").first.focus()
+    outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
+                            " return [s.outlineStyle, s.outlineWidth, s.boxShadow] }")
+    assert outline[0] != "none" and outline[1] != "0px" or outline[2] != "none", f"no visible focus: {outline}"
+    page.locator("#step-candidates .step-chip").first.click()
+    wait_for_length(page, 2)
+    screenshot(page, "tab-step")
+
+
 def run_playground(page: object, client: object) -> None:
     page.get_by_role("tab", name="generate() playground").click()
     page.locator("#pg-prompt textarea").fill(PROMPT)
@@ -105,4 +156,7 @@ def run_playground(page: object, client: object) -> None:
 def test_one_run_through_every_tab(app_page: object, client: object) -> None:
     run_tokenizer(app_page, client)
     run_next_token(app_page, client)
+    run_step(app_page, client)
     run_playground(app_page, client)
+    errors = app_page.locator(".toast-body").all_inner_texts()
+    assert not errors, f"the run raised notices: {errors}"

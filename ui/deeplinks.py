@@ -407,21 +407,23 @@ def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView], repla
             ))
 
 
-def _replay_again(tab_id: str, replay: Any) -> Callable[..., dict[Any, Any]]:
+def _replay_again(tab_id: str, replay: Any) -> Callable[..., tuple[Any, ...]]:
     """Run a tab's replay once more after the restore, with the restored values now in the page.
 
     The tab's own page-load handlers run side by side with the restore and may finish after it; this last
     word, sent only once the restore is done, makes the view the link's.
     """
 
-    def again(request: gr.Request, *values: Any) -> dict[Any, Any]:
+    unchanged = tuple(gr.skip() for _ in replay.outputs)
+
+    def again(request: gr.Request, *values: Any) -> tuple[Any, ...]:
         query = dict(request.query_params)
         if query.get("tab") != tab_id or set(query) <= {"tab", "model"}:
-            return {}
+            return unchanged
         try:
-            return dict(zip(replay.outputs, replay.fn(*values), strict=True))
+            return tuple(replay.fn(*values))
         except Exception:  # noqa: BLE001 - the restore already said what was wrong with the link
-            return {}
+            return unchanged
 
     return again
 
