@@ -136,7 +136,7 @@ def test_the_app_has_a_share_button_and_restores_on_load() -> None:
 def open_link(browser: object, url: str) -> object:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # the whole suite shares two cores with the app it drives
     page.goto(url)
     page.wait_for_selector("#model-status :text('Serving')")
     return page

@@ -361,7 +361,9 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
             gr.Warning(f"Part of this link was ignored: {problem}")
         return out
 
-    restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private")
+    # no progress overlay: on a plain page load this touches nothing, and it must not cover the controls
+    restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private",
+                         show_progress="hidden")
     _recompute_after_restore(restored, tab_views, replays)
     for tab_id, replay in replays.items():
         restored.then(_replay_again(tab_id, replay), replay.inputs, replay.outputs, api_visibility="private",
