@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from stepgen.registry import get_model
-from ui import header
+from ui import deeplinks, header, next_token_tab, playground_tab, step_tab, tokenizer_tab
 
 HERE = Path(__file__).resolve().parent
 TITLE = "stepgen: how a language model writes, one token at a time"
@@ -30,24 +30,14 @@ def build_demo() -> gr.Blocks:
         views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Tokenizer", id="tokenizer"):
-                from ui import tokenizer_tab
-
                 views["tokenizer"] = tokenizer_tab.build(model_state)
             with gr.Tab("Next token", id="next-token"):
-                from ui import next_token_tab
-
                 views["next-token"] = next_token_tab.build(model_state)
             with gr.Tab("Step by step", id="step"):
-                from ui import step_tab
-
                 views["step"] = step_tab.build(model_state)
             with gr.Tab("generate() playground", id="playground"):
-                from ui import playground_tab
-
                 views["playground"] = playground_tab.build(model_state)
         header.on_page_load(demo, model_state, status)
-        from ui import deeplinks  # URL <-> view, and the Share button
-
         deeplinks.wire(demo, model_state, status, views)
     return demo
 
