@@ -57,6 +57,9 @@ MAX_RETURN_SEQUENCES = 8
 MAX_SEED = 2**32 - 1
 
 _SAMPLING_LOCK = threading.Lock()
+UPDATE_EVERY = 0.1
+"""Seconds between two streamed updates at most ten a second: enough for the eye, and the reader's work then
+does not slow the model down (on a small CPU, a reader woken for every token takes time from generate())."""
 """Held by every sampling run: the global torch RNG is shared by all sessions."""
 
 
@@ -721,6 +724,8 @@ def stream(
                     return
             if any(rows):
                 yield GenerationUpdate(sequences=_partial(loaded, rows, logprobs), status="running")
+                # let tokens gather meanwhile; a stop or the end is still seen within UPDATE_EVERY
+                time.sleep(UPDATE_EVERY)
     finally:
         if worker.is_alive():  # the reader left early (closed stream, error): stop the work too
             stop.set()
