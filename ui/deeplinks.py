@@ -359,7 +359,8 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                     problems.append(str(error))
         for problem in problems:
             gr.Warning(f"Part of this link was ignored: {problem}")
-        return out
+        # Gradio reads an empty dict as one output value, not as "update nothing"
+        return out if out else gr.skip()
 
     # no progress overlay: on a plain page load this touches nothing, and it must not cover the controls
     restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private",

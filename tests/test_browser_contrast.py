@@ -1,0 +1,85 @@
+"""Probability colours stay readable: WCAG contrast of every coloured token, in light and in dark mode.
+
+The colour scales (cividis, viridis, alternating chips) go from very dark to very
+light, so the ink on each token must follow its background. This measures, in
+the real browser, the contrast between each token's text colour and the
+background it is drawn on, for the light and the dark theme.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+WCAG_AA = 4.5  # normal-size text
+
+CONTRASTS = """
+(selector) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const lum = ({r, g, b}) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  return [...document.querySelectorAll(selector)]
+    .filter((el) => el.offsetParent !== null && el.textContent.trim())
+    .map((el) => {
+      const ink = lum(parse(getComputedStyle(el).color));
+      const back = lum(background(el));
+      const ratio = (Math.max(ink, back) + 0.05) / (Math.min(ink, back) + 0.05);
+      return {text: el.textContent.trim().slice(0, 20), ratio: Math.round(ratio * 100) / 100};
+    });
+}
+"""
+
+
+def _check(page: object, selector: str, what: str) -> None:
+    page.wait_for_selector(selector)
+    found = page.evaluate(CONTRASTS, selector)
+    assert found, f"no {what} on the page"
+    poor = [item for item in found if item["ratio"] < WCAG_AA]
+    assert not poor, f"{what} below WCAG AA contrast {WCAG_AA}: {poor[:5]} (of {len(found)})"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{app_url}/?__theme={scheme}")
+        page.wait_for_selector("#model-status :text('Serving')")
+        is_dark = page.evaluate("() => document.body.classList.contains('dark') || "
+                                "!!document.querySelector('.gradio-container.dark, .dark .gradio-container')")
+        assert is_dark == (scheme == "dark"), f"the page did not switch to the {scheme} theme"
+
+        page.get_by_role("tab", name="Tokenizer").click()
+        page.locator("#tok-text textarea").fill("Studying AI is fun 🦀 日本")
+        page.locator("#tok-text textarea").press("Enter")
+        _check(page, "#tok-chips [data-index]", "tokenizer chips")
+
+        page.get_by_role("tab", name="Step by step").click()
+        for _ in range(4):
+            page.get_by_role("button", name="Greedy step").click()
+        page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length >= 4")
+        _check(page, ".step-gen-tok", "generated tokens of the Step tab")
+        _check(page, ".step-chip", "candidate chips of the Step tab")
+
+        page.get_by_role("tab", name="generate() playground").click()
+        page.locator("#pg-run").click()
+        page.locator("#pg-status").get_by_text("Done").wait_for()
+        _check(page, ".pg-tok", "generated tokens of the playground")
+    finally:
+        context.close()
