@@ -30,13 +30,14 @@ tokenizing prompts belong elsewhere.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from stepgen.distribution import Candidate, Distribution, check_context, from_logits
+from stepgen.distribution import Candidate, Distribution, check_ids, from_logits
 from stepgen.kvcache import KVStore, Lookup, get_store
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
@@ -46,7 +47,9 @@ MAX_SEED = 2**31 - 1
 RECENT = 16
 """How many processed distributions are remembered (a step reuses the one it was shown)."""
 
-_recent: OrderedDict[tuple[Any, ...], tuple[Distribution, Lookup]] = OrderedDict()
+# keyed by a weak reference to the model, not its id: a dead reference equals only itself, so a model loaded
+# later at a freed model's address can never be answered with the old model's distributions
+_recent: OrderedDict[tuple[Any, ...], tuple[Distribution, torch.Tensor]] = OrderedDict()
 _recent_lock = threading.Lock()
 
 
@@ -101,16 +104,6 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
-def check_ids(loaded: Any, ids: tuple[int, ...]) -> None:
-    """Refuse token ids outside the model's vocabulary, naming the first one."""
-    if not ids:
-        return
-    size = loaded.vocab_size
-    low, high = min(ids), max(ids)
-    if low < 0 or high >= size:
-        raise ValueError(f"`token_ids` have to be integers from 0 to {size - 1}, but include {low if low < 0 else high}")
-
-
 def new_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A private random generator; seeded like ``torch.manual_seed(seed)`` seeds the global one."""
     return torch.Generator(device=device).manual_seed(check_seed(seed))
@@ -135,19 +128,17 @@ def distribution(
     The last few distributions are remembered, so that the step after a shown
     distribution does not process the same logits again.
     """
-    check_context(loaded, len(ids))
-    ids = tuple(int(i) for i in ids)
-    check_ids(loaded, ids)
-    key = (str(loaded.name), id(loaded.model), ids, settings, top_n)
+    ids = tuple(check_ids(loaded, ids))
+    key = (str(loaded.name), weakref.ref(loaded.model), ids, settings, top_n)
     with _recent_lock:
         known = _recent.get(key)
         if known is not None:
             _recent.move_to_end(key)
-            return known[0], Lookup(known[1].logits, reused=len(ids), computed=0)
+            return known[0], Lookup(known[1], reused=len(ids), computed=0)
     lookup = (store if store is not None else get_store()).logits(loaded, list(ids))
     dist = from_logits(loaded, list(ids), lookup.logits, settings, top_n=top_n)
     with _recent_lock:
-        _recent[key] = (dist, lookup)
+        _recent[key] = (dist, lookup.logits)
         while len(_recent) > RECENT:
             _recent.popitem(last=False)
     return dist, lookup

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from stepgen import stepping
-from stepgen.kvcache import KVStore
+from stepgen.kvcache import KVStore, Lookup
 from stepgen.settings import DecodingSettings
 
 PROMPT = "It was a dark and stormy night; the rain"
@@ -112,6 +113,49 @@ def test_a_step_reuses_the_cache_and_runs_one_token(tiny_llama: object) -> None:
     first = stepping.step(tiny_llama, ids, DecodingSettings(), "greedy", store=store)
     second = stepping.step(tiny_llama, first.ids, DecodingSettings(), "greedy", store=store)
     assert (second.reused, second.computed) == (len(ids) + 1, 1), (second.reused, second.computed)
+
+
+class _Weights:
+    """Stands for a model object: only its identity matters to the remembered distributions."""
+
+
+class _FixedStore:
+    """A store that answers every request with the same logits."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.answer = logits
+
+    def logits(self, loaded: object, ids: list[int]) -> Lookup:
+        return Lookup(self.answer.clone(), reused=0, computed=len(ids))
+
+
+def test_a_model_loaded_at_a_freed_models_address_gets_its_own_distributions(tiny_gpt2: object) -> None:
+    """Remembered distributions must not outlive their model: a new one may reuse its id()."""
+    vocab = tiny_gpt2.vocab_size
+    ids = (5, 6, 7)
+
+    def fake(weights: _Weights) -> SimpleNamespace:
+        return SimpleNamespace(name="reloaded", model=weights, tokenizer=tiny_gpt2.tokenizer, vocab_size=vocab,
+                               context_length=64, device=torch.device("cpu"))
+
+    def favouring(token: int) -> _FixedStore:
+        logits = torch.zeros(vocab)
+        logits[token] = 10.0
+        return _FixedStore(logits)
+
+    first = _Weights()
+    address = id(first)
+    dist, _ = stepping.distribution(fake(first), ids, DecodingSettings(), store=favouring(3))
+    assert dist.greedy_id == 3, dist.greedy_id
+    del first
+    kept, second = [], _Weights()
+    while id(second) != address and len(kept) < 1000:
+        kept.append(second)
+        second = _Weights()
+    if id(second) != address:
+        pytest.skip("the allocator did not reuse the freed model's address")
+    dist, lookup = stepping.distribution(fake(second), ids, DecodingSettings(), store=favouring(4))
+    assert dist.greedy_id == 4 and lookup.computed == len(ids), "the old model's distribution was remembered"
 
 
 def test_session_undo_fork_switch_keep_paths(tiny_gpt2: object) -> None:
@@ -255,7 +299,7 @@ def test_step_endpoint_sampling_follows_the_documented_seed_rule(client: object,
     ("kwargs", "message"),
     [
         ({"prompt": PROMPT, "strategy": "beam"}, "`strategy` has to be one of"),
-        ({"token_ids": [1, 2, 10**6]}, "`token_ids` have to be integers from 0 to"),
+        ({"token_ids": [1, 2, 10**6]}, "`token_ids` has to hold ids from 0 to"),
         ({"prompt": PROMPT, "seed": -5, "strategy": "sample"}, "`seed` has to be an integer"),
         ({"prompt": PROMPT, "top_p": 1.5}, "`top_p` has to be a float > 0 and <= 1"),
         ({"prompt": ""}, "no token to continue from"),
