@@ -1,12 +1,10 @@
-"""Whole texts as the model sees them: token spans, counts, and chat templates.
+"""Whole texts as the model sees them: token spans and counts.
 
 ``tokenize`` runs the model's own tokenizer (the ids are exactly what it
 returns) and describes every token: its id, readable text, vocabulary piece,
 bytes, and the characters of the input it covers. ``detokenize`` goes the other
-way, from ids to text and spans; ``chat`` renders a conversation with the
-tokenizer's chat template and tells which tokens belong to which message by
-slicing token ids (it tokenizes growing prefixes of the conversation), never by
-splitting the rendered string on markers.
+way, from ids to text and spans. Chat templates are :mod:`stepgen.chat`'s
+job; it builds on :func:`token_spans`.
 
 How character spans are found. The bytes of the tokens are matched against the
 UTF-8 of the text, left to right. A token covers the characters its bytes
@@ -39,7 +37,6 @@ MAX_CHARACTERS = 10_000
 """Longest text tokenized at once (longer texts are refused with a message, not a hang)."""
 MAX_IDS = 10_000
 """Longest list of ids turned back into text at once."""
-CHAT_ROLES = ("system", "user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -148,28 +145,6 @@ class Tokenization:
         return out
 
 
-@dataclass(frozen=True)
-class Segment:
-    """The tokens ``[start, end)`` a chat template made for one message (or the generation prompt)."""
-
-    role: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class ChatTokenization:
-    tokenization: Tokenization
-    """The rendered template (``text``) and its tokens, exactly as ``apply_chat_template`` tokenizes it."""
-    segments: tuple[Segment, ...]
-    """Which tokens each message produced; empty when the template does not grow by appending."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = self.tokenization.to_dict()
-        out["segments"] = [{"role": s.role, "start": s.start, "end": s.end} for s in self.segments]
-        return out
-
-
 # --- checks ----------------------------------------------------------------------
 
 
@@ -267,9 +242,14 @@ def _match_bytes(
     return spans, cursor == len(data)
 
 
-def _spans(
+def token_spans(
     tokenizer: Any, ids: list[int], text: str, offsets: list[tuple[int, int]] | None, *, prefix_space: bool
 ) -> tuple[tuple[TokenSpan, ...], str]:
+    """Each of ``ids`` with its span in ``text`` (see the module docstring), and ``spans_from``.
+
+    ``offsets`` are the tokenizer's own (None when it has none for these ids); ``prefix_space`` says the
+    tokenizer adds a leading ``▁`` (:func:`adds_prefix_space`).
+    """
     specials = special_ids(tokenizer)
     pieces = [token_bytes(tokenizer, i) for i in ids]
     special = [i in specials for i in ids]
@@ -313,7 +293,7 @@ def tokenize(tokenizer: Any, text: str, *, add_special_tokens: bool = True) -> T
     encoding = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=fast)
     ids = [int(i) for i in encoding["input_ids"]]
     offsets = [tuple(pair) for pair in encoding["offset_mapping"]] if fast else None
-    tokens, spans_from = _spans(tokenizer, ids, text, offsets, prefix_space=adds_prefix_space(tokenizer))
+    tokens, spans_from = token_spans(tokenizer, ids, text, offsets, prefix_space=adds_prefix_space(tokenizer))
     return Tokenization(text=text, tokens=tokens, spans_from=spans_from, add_special_tokens=add_special_tokens)
 
 
@@ -325,7 +305,7 @@ def detokenize(tokenizer: Any, ids: list[int]) -> Tokenization:
     """
     ids = check_ids(tokenizer, ids)
     text = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    tokens, spans_from = _spans(tokenizer, ids, text, None, prefix_space=False)
+    tokens, spans_from = token_spans(tokenizer, ids, text, None, prefix_space=False)
     return Tokenization(text=text, tokens=tokens, spans_from=spans_from, add_special_tokens=False)
 
 
@@ -364,61 +344,3 @@ def merge_partial(tokens: tuple[TokenSpan, ...]) -> tuple[Group, ...]:
     if pending:
         groups.append(Group(tuple(pending)))
     return tuple(groups)
-
-
-# --- chat templates -------------------------------------------------------------------
-
-
-def check_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    if not messages:
-        raise ValueError("`messages` has to hold at least one message, but is empty")
-    clean = []
-    for position, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in CHAT_ROLES:
-            raise ValueError(f"`role` has to be one of {', '.join(CHAT_ROLES)}, but is {role!r} (message {position})")
-        content = message.get("content", "")
-        if not isinstance(content, str):
-            raise ValueError(f"`content` has to be a string, but is {type(content).__name__} (message {position})")
-        clean.append({"role": role, "content": content})
-    check_text("".join(m["content"] for m in clean))
-    return clean
-
-
-def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    encoded = tokenizer.apply_chat_template(
-        messages, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=True
-    )
-    return [int(i) for i in encoded["input_ids"]]
-
-
-def chat(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool = False) -> ChatTokenization:
-    """A conversation through the tokenizer's chat template: the rendered text, its tokens, and each message's tokens.
-
-    The ids are ``apply_chat_template``'s own. Message boundaries come from token ids: the ids of the first
-    k messages are a prefix of the ids of the first k + 1, and the difference belongs to message k + 1.
-    Templates that rewrite earlier messages break that; then no segments are given.
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("This model has no chat template; pick a chat model (the embedded model has one).")
-    messages = check_messages(messages)
-    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    ids = _template_ids(tokenizer, messages, add_generation_prompt)
-    boundaries = [0]
-    stages = [_template_ids(tokenizer, messages[:k], False) for k in range(1, len(messages) + 1)]
-    roles = [m["role"] for m in messages]
-    if add_generation_prompt:
-        stages.append(ids)
-        roles.append("generation prompt")
-    segments: tuple[Segment, ...] = ()
-    if all(stage[: len(before)] == before for before, stage in zip([[]] + stages, stages)) and stages[-1] == ids:
-        boundaries += [len(stage) for stage in stages]
-        segments = tuple(Segment(role, a, b) for role, a, b in zip(roles, boundaries, boundaries[1:]))
-    fast = bool(getattr(tokenizer, "is_fast", False))
-    offsets = None
-    if fast:
-        encoding = tokenizer(rendered, add_special_tokens=False, return_offsets_mapping=True)
-        if [int(i) for i in encoding["input_ids"]] == ids:
-            offsets = [tuple(pair) for pair in encoding["offset_mapping"]]
-    tokens, spans_from = _spans(tokenizer, ids, rendered, offsets, prefix_space=adds_prefix_space(tokenizer))
-    return ChatTokenization(Tokenization(rendered, tokens, spans_from, add_special_tokens=False), segments)

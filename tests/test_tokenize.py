@@ -11,6 +11,7 @@ import re
 import pytest
 
 from stepgen import tokenize as tk
+from stepgen.chat import chat
 from stepgen.tokens import is_byte_level
 from ui import tokenizer_tab
 
@@ -188,7 +189,7 @@ def test_chat_tokens_are_apply_chat_templates_own(tiny_llama: object, generation
 
 def _check_chat(tokenizer: object, generation_prompt: bool) -> None:
     messages = _messages()
-    result = tk.chat(tokenizer, messages, add_generation_prompt=generation_prompt)
+    result = chat(tokenizer, messages, add_generation_prompt=generation_prompt)
     expected = tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt)["input_ids"]
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     tokens = result.tokenization
@@ -207,11 +208,11 @@ def _check_chat(tokenizer: object, generation_prompt: bool) -> None:
 
 def test_chat_refuses_what_it_cannot_do(tiny_gpt2: object, tiny_llama: object) -> None:
     with pytest.raises(ValueError, match="no chat template"):
-        tk.chat(tiny_gpt2.tokenizer, _messages())
+        chat(tiny_gpt2.tokenizer, _messages())
     with pytest.raises(ValueError, match="`role` has to be one of"):
-        tk.chat(tiny_llama.tokenizer, [{"role": "robot", "content": "hi"}])
+        chat(tiny_llama.tokenizer, [{"role": "robot", "content": "hi"}])
     with pytest.raises(ValueError, match="at least one message"):
-        tk.chat(tiny_llama.tokenizer, [])
+        chat(tiny_llama.tokenizer, [])
 
 
 # --- HTML built safely ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from stepgen import tokenize as tk
+from stepgen.chat import chat
 from stepgen.loading import LoadedModel
 from stepgen.registry import default_model, get_model, get_registry
 from stepgen.tokens import visible
@@ -203,7 +204,7 @@ def chat_template(
     each message produced.
     """
     loaded = _model(model)
-    result = tk.chat(loaded.tokenizer, messages, add_generation_prompt=add_generation_prompt)
+    result = chat(loaded.tokenizer, messages, add_generation_prompt=add_generation_prompt)
     return {"model": loaded.name, **result.to_dict()}
 
 
@@ -292,7 +293,7 @@ def _show_chat(system: str, user: str, assistant: str, generation_prompt: bool, 
     messages = [{"role": role, "content": content} for role, content in
                 (("system", system), ("user", user), ("assistant", assistant)) if content.strip()]
     loaded = _model(model)
-    result = tk.chat(loaded.tokenizer, messages, add_generation_prompt=generation_prompt)
+    result = chat(loaded.tokenizer, messages, add_generation_prompt=generation_prompt)
     segments = [{"role": s.role, "start": s.start, "end": s.end} for s in result.segments]
     view = _view(result.tokenization, show_whitespace=show_whitespace, merge=merge,
                  context_length=loaded.context_length, segments=segments)
