@@ -15,8 +15,6 @@ and imports no model code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stepgen.generation import GenerationResult
 from stepgen.loading import resolve
 
@@ -66,7 +64,7 @@ def python_code(result: GenerationResult) -> str:
     lines += ["outputs = model.generate(", "    **inputs,"]
     for name, value in result.kwargs.items():
         note = _EXPLAINED.get(name)
-        lines.append(f"    {name}={_literal(value)}," + (f"  # {note}" if note else ""))
+        lines.append(f"    {name}={value!r}," + (f"  # {note}" if note else ""))
     if request.stop_strings:
         lines.append("    tokenizer=tokenizer,")
     lines += [
@@ -89,8 +87,3 @@ def python_code(result: GenerationResult) -> str:
         '              f"p={logprob.exp().item():.4f}  final p={final_logprob.exp().item():.4f}")',
     ]
     return "\n".join(lines) + "\n"
-
-
-def _literal(value: Any) -> str:
-    """A Python literal for a JSON-like value (``repr`` keeps strings exact)."""
-    return repr(value)

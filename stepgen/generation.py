@@ -57,10 +57,10 @@ MAX_RETURN_SEQUENCES = 8
 MAX_SEED = 2**32 - 1
 
 _SAMPLING_LOCK = threading.Lock()
+"""Held by every sampling run: the global torch RNG is shared by all sessions."""
 UPDATE_EVERY = 0.1
 """Seconds between two streamed updates at most ten a second: enough for the eye, and the reader's work then
 does not slow the model down (on a small CPU, a reader woken for every token takes time from generate())."""
-"""Held by every sampling run: the global torch RNG is shared by all sessions."""
 
 
 def _flag(name: str, value: Any) -> bool:
