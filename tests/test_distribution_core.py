@@ -38,7 +38,7 @@ def test_probabilities_equal_plain_transformers(tiny: object, settings: Decoding
         assert abs(c.prob - float(raw[c.id])) < 1e-5, f"raw prob of {c.id}: {c.prob} vs {float(raw[c.id])}"
         assert abs(c.final_prob - float(final[c.id])) < 1e-5, f"final prob of {c.id}: {c.final_prob} vs {float(final[c.id])}"
     assert torch.allclose(dist.final_probs, final, atol=1e-6), "the whole final distribution equals generate()'s"
-    assert [c.rank for c in dist.candidates[:15]] == list(range(1, 16))
+    assert [c.rank for c in dist.candidates[:15]] == list(range(1, 16)), [c.rank for c in dist.candidates]
 
 
 def test_greedy_puts_all_mass_on_generates_choice(tiny: object) -> None:
@@ -48,7 +48,8 @@ def test_greedy_puts_all_mass_on_generates_choice(tiny: object) -> None:
     out = tiny.model.generate(torch.tensor([ids]), max_new_tokens=1, pad_token_id=tiny.tokenizer.eos_token_id,
                               **settings.generate_kwargs(tiny.tokenizer))
     assert dist.greedy_id == int(out[0, -1]), (dist.greedy_id, int(out[0, -1]))
-    assert float(dist.final_probs[dist.greedy_id]) == 1.0 and float(dist.final_probs.sum()) == 1.0
+    assert float(dist.final_probs[dist.greedy_id]) == 1.0 and float(dist.final_probs.sum()) == 1.0, (
+        "greedy puts all the mass on its choice")
 
 
 def test_stages_report_survivors_and_removed_mass(tiny_gpt2: object) -> None:
@@ -57,9 +58,9 @@ def test_stages_report_survivors_and_removed_mass(tiny_gpt2: object) -> None:
     names = [s.name for s in dist.stages]
     assert names == ["temperature", "top_k", "top_p"], names
     temperature, top_k, top_p = dist.stages
-    assert temperature.survivors == tiny_gpt2.vocab_size and temperature.removed_mass == 0.0
+    assert temperature.survivors == tiny_gpt2.vocab_size and temperature.removed_mass == 0.0, temperature
     assert top_k.survivors == 5 and 0 < top_k.removed_mass < 1, top_k
-    assert 1 <= top_p.survivors <= 5
+    assert 1 <= top_p.survivors <= 5, top_p
     kept = [c for c in dist.candidates if not c.removed]
     assert len(kept) == top_p.survivors, (kept, top_p.survivors)
 
@@ -70,5 +71,5 @@ def test_embedded_probabilities_equal_plain_transformers(embedded: object, setti
     ids = embedded.tokenizer("It was a dark and stormy")["input_ids"]
     dist = next_token(embedded, ids, settings)
     final = torch.softmax(_generate_scores(embedded, ids, settings), dim=-1)
-    assert torch.allclose(dist.final_probs, final, atol=1e-6)
+    assert torch.allclose(dist.final_probs, final, atol=1e-6), "the whole final distribution equals generate()'s"
     assert dist.candidates[0].text == " night", dist.candidates[0]

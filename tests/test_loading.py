@@ -19,12 +19,12 @@ def test_folder_model_loads_in_eval_mode_with_its_facts(tiny_gpt2_dir: Path) -> 
     assert loaded.device == torch.device("cpu"), loaded.device
     assert loaded.context_length == 128, loaded.context_length
     assert loaded.special_tokens["eos"] == (0, "<|endoftext|>"), loaded.special_tokens
-    assert loaded.has_chat_template is False
-    assert loaded.vocab_size == len(loaded.tokenizer)
+    assert loaded.has_chat_template is False, "the tiny GPT-2 has no chat template"
+    assert loaded.vocab_size == len(loaded.tokenizer), (loaded.vocab_size, len(loaded.tokenizer))
 
 
 def test_llama_folder_knows_its_chat_template(tiny_llama: object) -> None:
-    assert tiny_llama.has_chat_template is True
+    assert tiny_llama.has_chat_template is True, "the tiny Llama's tokenizer carries a chat template"
     assert tiny_llama.special_tokens["bos"] == (1, "<s>"), tiny_llama.special_tokens
 
 
@@ -112,9 +112,9 @@ def test_unknown_hub_id_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_resolve_tells_kinds_apart(tiny_gpt2_dir: Path) -> None:
-    assert resolve(str(tiny_gpt2_dir))[0] == "folder"
-    assert resolve("distilgpt2") == ("hub", None, None)
-    assert resolve("Qwen/Qwen2-0.5B") == ("hub", None, None)
+    assert resolve(str(tiny_gpt2_dir))[0] == "folder", resolve(str(tiny_gpt2_dir))
+    assert resolve("distilgpt2") == ("hub", None, None), resolve("distilgpt2")
+    assert resolve("Qwen/Qwen2-0.5B") == ("hub", None, None), resolve("Qwen/Qwen2-0.5B")
 
 
 @pytest.mark.slow
@@ -124,7 +124,7 @@ def test_embedded_model_completes_a_fact(embedded: object) -> None:
     out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     text = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:])
     assert "paris" in text.lower(), f"expected Paris in the continuation, got {text!r}"
-    assert embedded.source == "embedded" and embedded.has_chat_template
+    assert embedded.source == "embedded" and embedded.has_chat_template, (embedded.source, embedded.has_chat_template)
     assert embedded.context_length == 8192, embedded.context_length
 
 
@@ -135,7 +135,8 @@ def test_embedded_model_warm_start_gives_the_same_model(embedded: object, embedd
     assert list(embedded_cache_dir.glob("*/done")), "the cache folder is complete"
     assert not list(embedded_cache_dir.glob(".partial-*")), "no half-written cache is left behind"
     ids = embedded.tokenizer("It was a dark and stormy", return_tensors="pt")["input_ids"]
-    assert warm.tokenizer("It was a dark and stormy", return_tensors="pt")["input_ids"].tolist() == ids.tolist()
+    warm_ids = warm.tokenizer("It was a dark and stormy", return_tensors="pt")["input_ids"]
+    assert warm_ids.tolist() == ids.tolist(), "the cached tokenizer must give the same ids"
     with torch.no_grad():
         cold_logits = embedded.model(ids).logits
         warm_logits = warm.model(ids).logits

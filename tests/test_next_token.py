@@ -73,7 +73,7 @@ def test_endpoint_takes_token_ids_instead_of_a_prompt(client: object) -> None:
     by_prompt = client.predict(prompt="Studying AI is", top_n=5, api_name="/next_token")
     by_ids = client.predict(token_ids=by_prompt["token_ids"], top_n=5, api_name="/next_token")
     assert by_ids["candidates"] == by_prompt["candidates"], "the same ids must give the same distribution"
-    assert by_ids["token_ids"] == by_prompt["token_ids"]
+    assert by_ids["token_ids"] == by_prompt["token_ids"], (by_ids["token_ids"], by_prompt["token_ids"])
 
 
 def test_temperature_zero_is_greedy_through_the_endpoint(client: object, tiny_gpt2: object) -> None:
@@ -185,7 +185,7 @@ def test_stages_follow_generate_and_end_at_the_final_distribution(tiny: object) 
     last = dist.stages[-1]
     assert last.survivors == dist.survivors, (last.survivors, dist.survivors)
     assert last.shown == tuple(c.final_prob for c in dist.candidates), "the last stage is what sampling draws from"
-    assert abs(last.entropy_bits - dist.final_entropy_bits) < 1e-5
+    assert abs(last.entropy_bits - dist.final_entropy_bits) < 1e-5, (last.entropy_bits, dist.final_entropy_bits)
     for stage in dist.stages:
         assert len(stage.shown) == len(dist.candidates), f"{stage.name}: one value per candidate"
         assert -1e-6 <= stage.removed_mass <= stage.moved_mass + 1e-6, (
@@ -279,7 +279,7 @@ def test_percent(prob: float, text: str) -> None:
 
 
 def test_quoted_keeps_spaces_and_shows_newlines() -> None:
-    assert quoted(" night") == "' night'" and quoted("\n") == "'↵'" and quoted("\t") == "'→'"
+    assert quoted(" night") == "' night'" and quoted("\n") == "'↵'" and quoted("\t") == "'→'", quoted("\n")
 
 
 # --- the embedded model ------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_bar_chart_shows_raw_and_final_with_cuts_greyed(tiny_gpt2: object, setti
     hover = raw.customdata[0]
     first = dist.candidates[0]
     assert list(hover[:4]) == [first.id, first.logit, first.logprob, first.rank], hover
-    assert "logit" in raw.hovertemplate and "log-prob" in raw.hovertemplate and "rank" in raw.hovertemplate
+    assert all(word in raw.hovertemplate for word in ("logit", "log-prob", "rank")), raw.hovertemplate
     greedy = [a for a in fig.layout.annotations if a.text == "greedy"]
     assert len(greedy) == 1 and greedy[0].x == labels[[c.id for c in dist.candidates].index(dist.greedy_id)], greedy
     json.loads(fig.to_json())  # what gr.Plot sends to the browser
@@ -90,9 +90,10 @@ def test_pipeline_has_one_panel_per_processor_in_order(tiny_gpt2: object) -> Non
     bars = [trace for trace in fig.data if trace.type == "bar"]
     titles = [a.text for a in fig.layout.annotations]
     assert len(bars) == 1 + len(dist.stages) == len(titles), (len(bars), titles)
-    assert [t.split(" · ")[0] for t in titles] == ["raw softmax", "repetition_penalty", "temperature", "top_k", "top_p"]
+    names = [t.split(" · ")[0] for t in titles]
+    assert names == ["raw softmax", "repetition_penalty", "temperature", "top_k", "top_p"], titles
     assert titles[3].startswith("top_k · 5 left"), titles[3]
-    assert list(bars[0].x) == [c.prob for c in dist.candidates]
+    assert list(bars[0].x) == [c.prob for c in dist.candidates], "the first panel shows the raw probs"
     for bar, stage in zip(bars[1:], dist.stages):
         assert tuple(bar.x) == stage.shown, f"panel {stage.name} shows other numbers"
     marks = [trace for trace in fig.data if trace.type == "scatter"]
@@ -113,7 +114,7 @@ def test_tables_match_their_headers_and_numbers(tiny_gpt2: object) -> None:
     rows = candidate_rows(dist)
     assert all(len(row) == len(CANDIDATE_HEADERS) for row in rows), rows
     assert [row[2] for row in rows[:-1]] == [c.id for c in dist.candidates], "ids in candidate order"
-    assert [row[-1] for row in rows[:-1]] == ["" if not c.removed else "cut by top_k" for c in dist.candidates]
+    assert [row[-1] for row in rows[:-1]] == ["" if not c.removed else "cut by top_k" for c in dist.candidates], rows
     pipeline = pipeline_rows(dist)
     assert all(len(row) == len(PIPELINE_HEADERS) for row in pipeline), pipeline
     assert pipeline[1][:3] == ["top_k", "TopKLogitsWarper", 3], pipeline[1]

@@ -53,7 +53,7 @@ def test_allowlist_refuses_other_models_before_reading_anything(tiny_gpt2_dir: P
     registry = ModelRegistry(allowed=["embedded", "distilgpt2"], loader=loader)
     with pytest.raises(ModelLoadError, match="not available here; this app serves only: embedded, distilgpt2"):
         registry.get(str(tiny_gpt2_dir))
-    assert registry.choices() == ["embedded", "distilgpt2"]
+    assert registry.choices() == ["embedded", "distilgpt2"], "the picker offers only the allowed models"
 
 
 def test_a_failed_load_leaves_the_loaded_models_serving(tiny_gpt2_dir: Path) -> None:
@@ -61,18 +61,18 @@ def test_a_failed_load_leaves_the_loaded_models_serving(tiny_gpt2_dir: Path) -> 
     first = registry.get(str(tiny_gpt2_dir))
     with pytest.raises(ModelLoadError):
         registry.get("./missing-folder")
-    assert registry.loaded() == [str(tiny_gpt2_dir)]
-    assert registry.get(str(tiny_gpt2_dir)) is first
+    assert registry.loaded() == [str(tiny_gpt2_dir)], registry.loaded()
+    assert registry.get(str(tiny_gpt2_dir)) is first, "the loaded model must be served, not loaded again"
 
 
 def test_environment_configures_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEPGEN_ALLOWED_MODELS", f" {EMBEDDED_LABEL}, gpt2 ,,gpt2")
-    assert allowed_from_env() == ("embedded", "gpt2")
+    assert allowed_from_env() == ("embedded", "gpt2"), allowed_from_env()
     monkeypatch.setenv("STEPGEN_MAX_MODELS", "0")
     with pytest.raises(ValueError, match="STEPGEN_MAX_MODELS has to be a positive integer, but is 0"):
         max_models_from_env()
     monkeypatch.setenv("STEPGEN_MODEL", "gpt2")
-    assert default_model() == "gpt2"
+    assert default_model() == "gpt2", default_model()
     monkeypatch.delenv("STEPGEN_MODEL")
     assert default_model() == "embedded", "the embedded model is installed, so it is the default"
-    assert canonical(EMBEDDED_LABEL) == "embedded"
+    assert canonical(EMBEDDED_LABEL) == "embedded", canonical(EMBEDDED_LABEL)

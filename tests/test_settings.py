@@ -38,28 +38,30 @@ def test_invalid_settings_name_the_argument_and_the_value(values: dict, message:
 def test_from_dict_refuses_unknown_names_and_treats_none_as_default() -> None:
     with pytest.raises(ValueError, match="Unknown decoding setting\\(s\\): temprature"):
         DecodingSettings.from_dict({"temprature": 0.5})
-    assert DecodingSettings.from_dict({"top_k": None, "top_p": 0.9}) == DecodingSettings(top_p=0.9)
-    assert DecodingSettings(top_k=5.0, bad_words=["  cat ", ""]).to_dict()["bad_words"] == ["cat"]
+    from_none = DecodingSettings.from_dict({"top_k": None, "top_p": 0.9})
+    assert from_none == DecodingSettings(top_p=0.9), f"None must mean the default: {from_none}"
+    cleaned = DecodingSettings(top_k=5.0, bad_words=["  cat ", ""]).to_dict()
+    assert cleaned["bad_words"] == ["cat"] and isinstance(cleaned["top_k"], int), cleaned
 
 
 def test_temperature_zero_is_greedy_without_warpers(tiny_gpt2: object) -> None:
     settings = DecodingSettings(temperature=0, top_k=5, top_p=0.5, repetition_penalty=1.3)
     names = [name for name, _ in settings.processors(tiny_gpt2.tokenizer)]
     assert names == ["repetition_penalty"], names
-    assert settings.generate_kwargs(tiny_gpt2.tokenizer)["do_sample"] is False
+    assert settings.generate_kwargs(tiny_gpt2.tokenizer)["do_sample"] is False, "temperature 0 must not sample"
 
 
 def test_sampling_kwargs_always_name_top_k() -> None:
     kwargs = DecodingSettings(temperature=0.7).generate_kwargs(tokenizer=None)
     assert kwargs["top_k"] == 0, "generate() must not fall back to its hidden top_k=50"
-    assert kwargs["do_sample"] is True and kwargs["temperature"] == 0.7
+    assert kwargs["do_sample"] is True and kwargs["temperature"] == 0.7, kwargs
 
 
 def test_bad_words_cover_the_word_with_and_without_a_leading_space(tiny_gpt2: object) -> None:
     tokenizer = tiny_gpt2.tokenizer
     ids = DecodingSettings(bad_words=("night",)).bad_words_ids(tokenizer)
-    assert tokenizer(" night", add_special_tokens=False)["input_ids"] in ids
-    assert tokenizer("night", add_special_tokens=False)["input_ids"] in ids
+    assert tokenizer(" night", add_special_tokens=False)["input_ids"] in ids, f"' night' is missing from {ids}"
+    assert tokenizer("night", add_special_tokens=False)["input_ids"] in ids, f"'night' is missing from {ids}"
 
 
 def test_processor_order_is_generates_own_order(tiny: object) -> None:
@@ -73,4 +75,4 @@ def test_processor_order_is_generates_own_order(tiny: object) -> None:
     config._eos_token_tensor = torch.tensor([tiny.tokenizer.eos_token_id])
     theirs = tiny.model._get_logits_processor(generation_config=config, input_ids_seq_length=4, device="cpu")
     assert ours == [type(processor).__name__ for processor in theirs], (ours, [type(p).__name__ for p in theirs])
-    assert len(ours) == 10
+    assert len(ours) == 10, f"every one of the ten settings must give a processor: {ours}"

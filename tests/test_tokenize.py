@@ -81,7 +81,7 @@ def test_no_replacement_character_is_ever_shown(tiny: object, text: str) -> None
 def test_byte_level_bytes_add_up_and_spans_equal_the_offsets(tiny_gpt2: object) -> None:
     """Byte-level BPE: the bytes of the tokens are the UTF-8 of the text, and our spans are the tokenizer's offsets."""
     tokenizer = tiny_gpt2.tokenizer
-    assert is_byte_level(tokenizer)
+    assert is_byte_level(tokenizer), "the tiny GPT-2 tokenizer is byte-level BPE"
     for text in EDGE_TEXTS:
         result = tk.tokenize(tokenizer, text)
         assert b"".join(t.bytes for t in result.tokens) == text.encode("utf-8"), text
@@ -156,12 +156,13 @@ def test_detokenize_round_trips(tiny: object, text: str) -> None:
     ids = tokenizer(text)["input_ids"]
     result = tk.detokenize(tokenizer, ids)
     assert result.ids == ids, "detokenize changed the ids"
-    assert result.text == tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    decoded = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    assert result.text == decoded, f"{result.text!r} is not the tokenizer's decoding {decoded!r}"
     assert result.spans_from == "bytes", f"spans not found in the decoded text of {text!r}"
 
 
 def test_parse_and_check_ids(tiny_gpt2: object) -> None:
-    assert tk.parse_ids("[1, 2,3]\n4 5") == [1, 2, 3, 4, 5]
+    assert tk.parse_ids("[1, 2,3]\n4 5") == [1, 2, 3, 4, 5], tk.parse_ids("[1, 2,3]\n4 5")
     with pytest.raises(ValueError, match="`ids` has to be a list of integers"):
         tk.parse_ids("1, two")
     size = len(tiny_gpt2.tokenizer)
@@ -173,7 +174,7 @@ def test_parse_and_check_ids(tiny_gpt2: object) -> None:
 
 def test_long_text_has_a_clear_limit(tiny: object) -> None:
     longest = "It was a dark and stormy night. " * (tk.MAX_CHARACTERS // 32)
-    assert len(tk.tokenize(tiny.tokenizer, longest).text) <= tk.MAX_CHARACTERS
+    assert len(tk.tokenize(tiny.tokenizer, longest).text) <= tk.MAX_CHARACTERS, "a text at the limit is tokenized"
     too_long = "x" * (tk.MAX_CHARACTERS + 1)
     with pytest.raises(ValueError, match=rf"at most {tk.MAX_CHARACTERS} characters.*{tk.MAX_CHARACTERS + 1}"):
         tk.tokenize(tiny.tokenizer, too_long)
@@ -249,7 +250,7 @@ def test_tokenize_endpoint_matches_the_tokenizer(client: object, tiny_gpt2: obje
     assert answer["ids"] == tiny_gpt2.tokenizer(text)["input_ids"], "endpoint ids differ from the tokenizer"
     assert answer["count"] == len(answer["tokens"]), "count is not the number of tokens"
     assert {"id", "text", "piece", "bytes", "start", "end", "special"} <= set(answer["tokens"][0]), answer["tokens"][0]
-    assert " ".join(t["bytes"] for t in answer["tokens"]) == text.encode().hex(" ").upper()
+    assert " ".join(t["bytes"] for t in answer["tokens"]) == text.encode().hex(" ").upper(), "hex bytes do not add up"
     other = client.predict(text, str(tiny_llama_dir), api_name="/tokenize")
     assert other["tokens"][0]["special"] and other["tokens"][0]["piece"] == "<s>", "the Llama BOS is missing"
     back = client.predict(answer["ids"], api_name="/detokenize")
@@ -260,7 +261,8 @@ def test_tokenize_endpoint_matches_the_tokenizer(client: object, tiny_gpt2: obje
 
 def test_chat_endpoint_and_errors(client: object, tiny_llama_dir: object) -> None:
     answer = client.predict(_messages(), str(tiny_llama_dir), True, api_name="/chat_template")
-    assert answer["segments"][-1]["role"] == "generation prompt" and answer["segments"][-1]["end"] == answer["count"]
+    last = answer["segments"][-1]
+    assert last["role"] == "generation prompt" and last["end"] == answer["count"], answer["segments"]
     with pytest.raises(Exception, match="at most 10000 characters"):
         client.predict("x" * 10_001, api_name="/tokenize")
     with pytest.raises(Exception, match="no chat template"):
