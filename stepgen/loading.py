@@ -42,6 +42,8 @@ HUB_TIMEOUT_SECONDS = 5.0
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _CACHE_FORMAT = "1"
+NO_NAME = "No model name given: pick a model or type a hub id, a folder or a .gguf file."
+"""What an empty model name is told (here and by the registry's allowlist check)."""
 
 
 class ModelLoadError(ValueError):
@@ -122,7 +124,7 @@ def resolve(name: str) -> tuple[str, Path | None, str | None]:
     """
     name = name.strip()
     if not name:
-        raise ModelLoadError("No model name given: pick a model or type a hub id, a folder or a .gguf file.")
+        raise ModelLoadError(NO_NAME)
     if is_embedded(name):
         gguf = embedded_gguf()
         if gguf is None:

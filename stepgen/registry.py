@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from stepgen.embedded import EMBEDDED_NAME, embedded_gguf, is_embedded
-from stepgen.loading import LoadedModel, ModelLoadError, Progress, load_model
+from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, load_model
 
 HUB_CHOICES = ("distilgpt2", "gpt2", "Qwen/Qwen2-0.5B", "HuggingFaceTB/SmolLM2-135M")
 """Hub models offered in the picker (any other causal LM id can be typed)."""
@@ -83,7 +83,7 @@ class ModelRegistry:
         """The canonical name, or ModelLoadError when the allowlist refuses it."""
         key = canonical(name)
         if not key:
-            raise ModelLoadError("No model name given: pick a model or type a hub id, a folder or a .gguf file.")
+            raise ModelLoadError(NO_NAME)
         if self.allowed is not None and key not in self.allowed:
             raise ModelLoadError(
                 f"'{name.strip()}' is not available here; this app serves only: {', '.join(self.allowed)}."
