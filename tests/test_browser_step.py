@@ -100,3 +100,14 @@ def test_a_link_with_a_path_restores_the_steps(page: object, app_url: str) -> No
     generated = page.locator("#step-text .step-gen-tok")
     assert [int(generated.nth(i).get_attribute("data-id")) for i in range(3)] == [5, 6, 7], "the path was not replayed"
     assert page.locator("#step-text .step-prompt-tok").first.inner_text().startswith("It"), "the link's prompt was lost"
+
+
+def test_a_link_with_only_a_prompt_opens_on_that_prompt(page: object, app_url: str, client: object) -> None:
+    prompt = "Once upon a time"
+    ids = client.predict(text=prompt, api_name="/tokenize")["ids"]
+    page.goto(f"{app_url}/?tab=step&prompt=Once+upon+a+time")
+    shown = "() => Array.from(document.querySelectorAll('#step-text .step-prompt-tok')).map(e => Number(e.title.split('id ')[1]))"
+    page.wait_for_function(f"want => JSON.stringify(({shown})()) === JSON.stringify(want)", arg=ids)
+    page.wait_for_selector("#step-candidates [data-token]")
+    assert page.evaluate(shown) == ids, "the page-load view replaced the link's prompt"
+    assert page.locator("#step-text .step-gen-tok").count() == 0, "a link without a path generated tokens"
