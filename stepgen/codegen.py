@@ -6,7 +6,8 @@ short, self-contained Python script: load the tokenizer and model with
 random generator when sampling, call ``model.generate()`` with exactly the
 keyword arguments the run used (every knob explicit, so the model's own
 defaults cannot change the result), then print each sequence and each token's
-probabilities from ``compute_transition_scores``.
+probabilities, computed as the app computes them (the softmax of the step's
+row; ``compute_transition_scores`` for beams, which it follows back).
 
 Every value is written with ``repr``, so any prompt (quotes, newlines, emoji)
 becomes a valid Python literal. This module writes text only; it runs nothing
@@ -72,18 +73,34 @@ def python_code(result: GenerationResult) -> str:
         "    output_scores=True,  # the processed scores each token was picked from",
         "    output_logits=True,  # the model's raw logits",
         ")",
+        "new_tokens = outputs.sequences[:, prompt_length:]  # a sequence that ended early is padded at the end",
         "",
-        "# each token's probability under the model, and after every setting (what it was picked from)",
-        'beam_indices = outputs.get("beam_indices")',
-        "model_logprobs = model.compute_transition_scores(",
-        "    outputs.sequences, outputs.logits, beam_indices, normalize_logits=True)",
-        "final_logprobs = model.compute_transition_scores(",
-        "    outputs.sequences, outputs.scores, beam_indices, normalize_logits=True)",
-        "for i, sequence in enumerate(outputs.sequences):",
-        "    new_tokens = sequence[prompt_length:]  # a sequence that ended early is padded at the end",
-        '    print(f"--- sequence {i + 1}:", repr(tokenizer.decode(new_tokens, skip_special_tokens=True)))',
-        "    for token_id, logprob, final_logprob in zip(new_tokens, model_logprobs[i], final_logprobs[i]):",
+    ]
+    if request.num_beams > 1:
+        lines += [
+            "# each token's probability under the model, and after every setting (what beam search ranked);",
+            "# compute_transition_scores follows each beam back through the steps",
+            'model_probs = model.compute_transition_scores(',
+            '    outputs.sequences, outputs.logits, outputs.beam_indices, normalize_logits=True).exp()',
+            'final_probs = model.compute_transition_scores(',
+            '    outputs.sequences, outputs.scores, outputs.beam_indices, normalize_logits=True).exp()',
+        ]
+    else:
+        lines += [
+            "# each token's probability under the model, and after every setting (what it was picked from):",
+            "# the softmax of its step's row of logits or scores, as generate() computes it to pick a token",
+            "def token_probs(steps, tokens):",
+            "    return torch.stack([row.softmax(dim=-1).gather(1, tokens[:, t : t + 1])[:, 0]",
+            "                        for t, row in enumerate(steps)], dim=1)",
+            "",
+            "model_probs = token_probs(outputs.logits, new_tokens)",
+            "final_probs = token_probs(outputs.scores, new_tokens)",
+        ]
+    lines += [
+        "for i, tokens in enumerate(new_tokens):",
+        '    print(f"--- sequence {i + 1}:", repr(tokenizer.decode(tokens, skip_special_tokens=True)))',
+        "    for token_id, p, final_p in zip(tokens, model_probs[i], final_probs[i]):",
         "        print(f\"{token_id.item():>7} {tokenizer.decode(token_id)!r:<14} \"",
-        '              f"p={logprob.exp().item():.4f}  final p={final_logprob.exp().item():.4f}")',
+        '              f"p={p.item():.4f}  final p={final_p.item():.4f}")',
     ]
     return "\n".join(lines) + "\n"

@@ -10,15 +10,18 @@ arguments, passing every knob explicitly so the model's defaults cannot creep in
 thread and yields a :class:`GenerationUpdate` as tokens arrive, then one with
 the final :class:`GenerationResult`. :func:`generate` is the batch wrapper.
 
-How the numbers stay true: ``generate()`` itself runs with
-``output_scores=True, output_logits=True``, and the final result takes each
-token's probabilities from ``compute_transition_scores`` (model probability:
-softmax of the raw logits; final probability: softmax of the processed scores
-the token was picked from). While streaming, a stopping criterion sees the same
-processed scores step by step (``generate()`` hands them to every criterion)
-and a forward hook, filtered to the worker thread, sees the raw logits; neither
-changes anything. The same criterion checks a ``threading.Event``: setting it
-really stops the server work, within one step.
+How the numbers stay true: every number comes from the tensors ``generate()``
+itself computed. Model probability, rank and entropy: softmax of the raw
+logits; final probability and entropy: softmax of the processed scores the
+token was picked from. While greedy or sampled text streams, a stopping
+criterion sees the processed scores step by step (``generate()`` hands them to
+every criterion when ``output_scores=True``) and a forward hook, filtered to the
+worker thread, sees the raw logits; neither changes anything. The numbers they
+give are the final ones (tests hold them to ``compute_transition_scores``). Beam
+search cannot stream: it runs with ``output_logits=True`` and its numbers come
+from ``compute_transition_scores``, which follows the beam indices. The same
+criterion checks a ``threading.Event``: setting it really stops the server
+work, within one step.
 
 Reproducibility: ``generate()`` samples with the process-wide torch RNG. Every
 sampling run is seeded (a seed is drawn when none is given, and reported) and
@@ -59,8 +62,9 @@ MAX_SEED = 2**32 - 1
 _SAMPLING_LOCK = threading.Lock()
 """Held by every sampling run: the global torch RNG is shared by all sessions."""
 UPDATE_EVERY = 0.1
-"""Seconds between two streamed updates at most ten a second: enough for the eye, and the reader's work then
-does not slow the model down (on a small CPU, a reader woken for every token takes time from generate())."""
+"""Seconds between two looks of the reader at the streamed tokens: at most ten updates a second are enough for the
+eye, and the model's thread is left alone in between (on a small CPU, a reader woken for every token takes time
+from generate())."""
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -498,7 +502,10 @@ class _Watch(StoppingCriteria):
 
     ``generate()`` passes every stopping criterion the new ``input_ids`` and the
     processed scores so far; the raw logits of the same step come from a forward
-    hook that only listens to the worker thread.
+    hook that only listens to the worker thread. Each step's numbers are worked
+    out here, on the model's own thread between two forward passes (a reader on
+    another thread would compete with the model for a small CPU's cores), and
+    handed to ``report`` with the ``input_ids`` they belong to.
     """
 
     def __init__(self, stop: threading.Event, report: Any | None) -> None:
@@ -506,8 +513,6 @@ class _Watch(StoppingCriteria):
         self.report = report
         self.raw: torch.Tensor | None = None
         self.thread = threading.get_ident()
-        self.steps: list[list[tuple[float, ...]]] = []
-        """The numbers of each step, per row (reused by the final result)."""
 
     def hook(self, module: Any, args: Any, output: Any) -> None:
         if threading.get_ident() == self.thread:
@@ -515,8 +520,7 @@ class _Watch(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         if self.report is not None and scores and self.raw is not None:
-            self.steps.append(_token_rows(self.raw, scores[-1], input_ids[:, -1]))
-            self.report(input_ids[:, -1], self.steps[-1], input_ids)
+            self.report(_token_rows(self.raw, scores[-1], input_ids[:, -1]), input_ids)
         return torch.full((input_ids.shape[0],), self.stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
@@ -541,74 +545,113 @@ def _finish_points(
     return out
 
 
-@torch.no_grad()
-def _final_sequences(
-    loaded: Any, request: GenerationRequest, output: Any, prompt_len: int, eos: set[int],
-    stop_criterion: StopStringCriteria | None, stopped: bool, seen: list[list[tuple[float, ...]]] | None = None,
-) -> tuple[GeneratedSequence, ...]:
-    """The returned sequences with every number taken from ``generate()``'s own outputs.
+def _sequence(
+    tokenizer: Any, tokens: list[TokenInfo] | tuple[TokenInfo, ...], finish: str, beam_score: float | None = None,
+) -> GeneratedSequence:
+    ids = tuple(token.id for token in tokens)
+    logprob = math.fsum(math.log(token.prob) if token.prob > 0 else -math.inf for token in tokens)
+    return GeneratedSequence(token_ids=ids, text=tokenizer.decode(ids, skip_special_tokens=True), tokens=tuple(tokens),
+                             logprob=logprob, finish=finish, beam_score=beam_score)
 
-    ``seen`` holds the per-step numbers a streaming run already computed from the
-    same tensors; rank and entropy are then taken from there instead of twice.
+
+def _streamed_sequences(
+    loaded: Any, request: GenerationRequest, output: Any, prompt_len: int, eos: set[int],
+    stop_criterion: StopStringCriteria | None, streamed: list[list[TokenInfo]],
+) -> tuple[GeneratedSequence, ...]:
+    """The returned sequences of a greedy or sampled run, cut where each one really ended.
+
+    Their tokens are the ones the stream already read off ``generate()``'s own
+    tensors step by step (:class:`_Streamed`), kept as they are: the numbers
+    shown while streaming are the final ones.
+    """
+    result = []
+    for r, (length, reason) in enumerate(
+        _finish_points(loaded, request, output.sequences, prompt_len, eos, stop_criterion)
+    ):
+        tokens = streamed[r][:length]
+        ids = output.sequences[r, prompt_len : prompt_len + length].tolist()
+        if [token.id for token in tokens] != ids:
+            raise RuntimeError(f"sequence {r}: the streamed tokens {tokens} differ from generate()'s output {ids}")
+        result.append(_sequence(loaded.tokenizer, tokens, reason))
+    return tuple(result)
+
+
+@torch.no_grad()
+def _beam_sequences(
+    loaded: Any, request: GenerationRequest, output: Any, prompt_len: int, eos: set[int],
+    stop_criterion: StopStringCriteria | None, stopped: bool,
+) -> tuple[GeneratedSequence, ...]:
+    """The returned beams, with every number taken from ``generate()``'s own outputs.
+
+    The probabilities come from ``compute_transition_scores``, which follows the
+    beam indices; rank and entropy from the same rows of the same tensors.
     """
     model, tokenizer = loaded.model, loaded.tokenizer
-    sequences = output.sequences
-    beam_indices = output.get("beam_indices")
+    sequences, beam_indices = output.sequences, output.beam_indices
     model_lp = model.compute_transition_scores(sequences, output.logits, beam_indices, normalize_logits=True)
     final_lp = model.compute_transition_scores(sequences, output.scores, beam_indices, normalize_logits=True)
     n_rows, n_steps = model_lp.shape
-    if beam_indices is not None:
-        lengths = (beam_indices[:, :n_steps] >= 0).sum(dim=-1).tolist()
-        finishes = []
-        for row, length in enumerate(lengths):
-            last = int(sequences[row, prompt_len + length - 1]) if length else None
-            hit = stop_criterion is not None and length and bool(
-                stop_criterion(sequences[row : row + 1, : prompt_len + length], None)[0])
-            reason = ("eos" if last in eos else "stop_string" if hit else
-                      "length" if length >= request.max_new_tokens else "stopped" if stopped else "length")
-            finishes.append((length, reason))
-        rows_at = beam_indices[:, :n_steps].clamp(min=0)
-    else:
-        finishes = _finish_points(loaded, request, sequences, prompt_len, eos, stop_criterion)
-        rows_at = torch.arange(n_rows).view(-1, 1).expand(-1, n_steps)
-    # rank and entropy come from the same tensors, step by step, row by row as compute_transition_scores reads them
+    lengths = (beam_indices[:, :n_steps] >= 0).sum(dim=-1).tolist()
+    finishes = []
+    for row, length in enumerate(lengths):
+        last = int(sequences[row, prompt_len + length - 1]) if length else None
+        hit = stop_criterion is not None and length and bool(
+            stop_criterion(sequences[row : row + 1, : prompt_len + length], None)[0])
+        reason = ("eos" if last in eos else "stop_string" if hit else
+                  "length" if length >= request.max_new_tokens else "stopped" if stopped else "length")
+        finishes.append((length, reason))
+    rows_at = beam_indices[:, :n_steps].clamp(min=0)
     stats: list[list[tuple[float, ...]]] = [[] for _ in range(n_rows)]
     for t in range(n_steps):
         rows = rows_at[:, t]
-        if seen is not None and len(seen) == n_steps:
-            per_row = seen[t]
-        else:
-            per_row = _token_rows(output.logits[t][rows], output.scores[t][rows], sequences[:, prompt_len + t])
+        per_row = _token_rows(output.logits[t][rows], output.scores[t][rows], sequences[:, prompt_len + t])
         for r in range(n_rows):
             stats[r].append(per_row[r])
+    beam_scores = output.sequences_scores
     result = []
     for r, (length, reason) in enumerate(finishes):
-        ids = [int(i) for i in sequences[r, prompt_len : prompt_len + length]]
-        tokens = tuple(
+        ids = sequences[r, prompt_len : prompt_len + length].tolist()
+        tokens = [
             TokenInfo(id=ids[t], text=token_text(tokenizer, ids[t]), prob=math.exp(float(model_lp[r, t])),
                       final_prob=math.exp(float(final_lp[r, t])), rank=int(stats[r][t][2]),
                       entropy=float(stats[r][t][3]), final_entropy=float(stats[r][t][4]))
             for t in range(length)
-        )
-        beam_score = output.get("sequences_scores")
-        result.append(GeneratedSequence(
-            token_ids=tuple(ids), text=tokenizer.decode(ids, skip_special_tokens=True), tokens=tokens,
-            logprob=float(model_lp[r, :length].sum()), finish=reason,
-            beam_score=float(beam_score[r]) if beam_score is not None else None,
-        ))
+        ]
+        result.append(_sequence(tokenizer, tokens, reason, float(beam_scores[r])))
     return tuple(result)
 
 
-def _partial(loaded: Any, rows: list[list[TokenInfo]], logprobs: list[float]) -> tuple[GeneratedSequence, ...]:
-    tokenizer = loaded.tokenizer
-    out = []
-    for tokens, logprob in zip(rows, logprobs):
-        ids = [t.id for t in tokens]
-        out.append(GeneratedSequence(
-            token_ids=tuple(ids), text=tokenizer.decode(ids, skip_special_tokens=True), tokens=tuple(tokens),
-            logprob=logprob, finish="running",
-        ))
-    return tuple(out)
+_Step = tuple[list[int], list[tuple[float, ...]], list[bool]]
+"""One step of a streaming run, per row: the token, its numbers, whether a stop string ended the row there."""
+
+
+class _Streamed:
+    """The sequences of a streaming run so far, built from the steps the worker reports.
+
+    A step is, per row, the token, its numbers (see :func:`_token_rows`) and
+    whether a stop string ended the row there; :meth:`absorb` adds the steps
+    that arrived since the last update to the rows that are still going.
+    """
+
+    def __init__(self, loaded: Any, n_rows: int, eos: set[int]) -> None:
+        self.tokenizer = loaded.tokenizer
+        self.eos = eos
+        self.rows: list[list[TokenInfo]] = [[] for _ in range(n_rows)]
+        self.done = [False] * n_rows
+
+    def absorb(self, steps: list[_Step]) -> None:
+        for tokens, numbers, hits in steps:
+            for r, (token, (prob, final_prob, rank, entropy, final_entropy), hit) in enumerate(
+                zip(tokens, numbers, hits)
+            ):
+                if self.done[r]:  # generate() pads a finished row from then on
+                    continue
+                self.rows[r].append(TokenInfo(token, token_text(self.tokenizer, token), prob, final_prob, int(rank),
+                                              entropy, final_entropy))
+                self.done[r] = token in self.eos or hit
+
+    def sequences(self) -> tuple[GeneratedSequence, ...]:
+        return tuple(_sequence(self.tokenizer, tokens, "running") for tokens in self.rows)
 
 
 def stream(
@@ -617,8 +660,9 @@ def stream(
     """Run ``generate()`` for ``prompt`` and yield the sequences as they grow, then the final result.
 
     Setting ``stop`` (or closing this generator) ends the work on the next step;
-    the result then says ``stopped``. Updates are coalesced: a slow reader gets
-    fewer, larger updates, never a backlog. Beam search yields only the result.
+    the result then says ``stopped``. The first token is yielded as soon as it
+    exists, later ones at most every :data:`UPDATE_EVERY` seconds: a slow reader
+    gets fewer, larger updates, never a backlog. Beam search yields only the result.
     """
     ids = prompt_ids(loaded, prompt, request)
     if request.do_sample and request.seed is None:
@@ -630,13 +674,19 @@ def stream(
     eos = _eos_ids(config)
     stop = stop or threading.Event()
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    n_rows = request.num_return_sequences
     live_stop = (StopStringCriteria(tokenizer, list(request.stop_strings))
                  if request.stop_strings else None)
 
-    def report(tokens: torch.Tensor, stats: list[tuple[float, ...]], input_ids: torch.Tensor) -> None:
+    n_rows = request.num_return_sequences
+    steps: list[_Step] = []
+    """Every step so far, appended by the worker; the reader looks at it when an update is due."""
+
+    def report(numbers: list[tuple[float, ...]], input_ids: torch.Tensor) -> None:
+        # one row may end on its stop string while the others go on
         hits = (live_stop(input_ids, None).tolist() if live_stop is not None and n_rows > 1 else [False] * n_rows)
-        events.put(("step", (tokens.tolist(), stats, hits)))
+        steps.append((input_ids[:, -1].tolist(), numbers, hits))
+        if len(steps) == 1:  # the first token is shown at once; later ones wait for the reader's next look
+            events.put(("step", None))
 
     def work() -> None:
         try:
@@ -645,7 +695,7 @@ def stream(
             handle = model.register_forward_hook(watch.hook) if request.streams else None
             try:
                 call = dict(kwargs, input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                            return_dict_in_generate=True, output_scores=True, output_logits=True,
+                            return_dict_in_generate=True, output_scores=True, output_logits=not request.streams,
                             stopping_criteria=StoppingCriteriaList([watch]))
                 if request.stop_strings:
                     call["tokenizer"] = tokenizer
@@ -668,64 +718,50 @@ def stream(
             finally:
                 if handle is not None:
                     handle.remove()
-            events.put(("output", (output, watch.steps if request.streams else None)))
+            events.put(("output", output))
         except BaseException as error:  # handed to the reader, who raises it in the caller's thread
             events.put(("error", error))
+
+    def result(sequences: tuple[GeneratedSequence, ...], stopped: bool) -> GenerationUpdate:
+        done = GenerationResult(
+            model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request, kwargs=_plain_kwargs(kwargs),
+            sequences=sequences, effective=effective, stopped=stopped, seconds=time.perf_counter() - started)
+        return GenerationUpdate(sequences=sequences, status="done", result=done)
 
     started = time.perf_counter()
     worker = threading.Thread(target=work, name="stepgen-generate", daemon=True)
     worker.start()
-    rows: list[list[TokenInfo]] = [[] for _ in range(n_rows)]
-    logprobs = [0.0] * n_rows
-    done = [False] * n_rows
+    streamed = _Streamed(loaded, n_rows, eos)
+    read = 0
     try:
         while True:
-            kind, payload = events.get()
-            pending = [(kind, payload)]
-            while kind == "step":  # coalesce whatever else is already waiting
-                try:
-                    kind, payload = events.get_nowait()
-                except queue.Empty:
-                    break
-                pending.append((kind, payload))
-            for kind, payload in pending:
-                if kind == "step":
-                    tokens, stats, hits = payload
-                    for r, (token, numbers, hit) in enumerate(zip(tokens, stats, hits)):
-                        if done[r]:
-                            continue
-                        prob, final_prob, rank, entropy, final_entropy = numbers
-                        rows[r].append(TokenInfo(int(token), token_text(tokenizer, int(token)), prob, final_prob,
-                                                 int(rank), entropy, final_entropy))
-                        logprobs[r] += math.log(prob) if prob > 0 else -math.inf
-                        if token in eos or hit:
-                            done[r] = True
-                elif kind == "waiting":
-                    yield GenerationUpdate(sequences=(), status="waiting")
-                elif kind == "error":
-                    raise payload
-                elif kind == "output":
-                    if payload is None:  # stopped while waiting for the sampling lock
-                        result = GenerationResult(
-                            model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request,
-                            kwargs=_plain_kwargs(kwargs), sequences=(), effective=effective, stopped=True,
-                            seconds=time.perf_counter() - started)
-                        yield GenerationUpdate(sequences=(), status="done", result=result)
-                        return
-                    output, seen = payload
-                    sequences = _final_sequences(loaded, request, output, len(ids), eos, live_stop,
-                                                 stop.is_set(), seen)
-                    stopped = stop.is_set() and any(s.finish == "stopped" for s in sequences)
-                    result = GenerationResult(
-                        model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request,
-                        kwargs=_plain_kwargs(kwargs), sequences=sequences, effective=effective,
-                        stopped=stopped, seconds=time.perf_counter() - started)
-                    yield GenerationUpdate(sequences=sequences, status="done", result=result)
+            # once tokens flow, look at them every UPDATE_EVERY seconds: the reader is not woken for each token,
+            # so it takes no time from generate() in between; the end is handled the moment it comes
+            try:
+                kind, payload = events.get(timeout=UPDATE_EVERY if read else None)
+            except queue.Empty:
+                kind, payload = "due", None
+            if kind == "waiting":
+                yield GenerationUpdate(sequences=(), status="waiting")
+                continue
+            if kind == "error":
+                raise payload
+            if kind == "output":
+                if payload is None:  # stopped while waiting for the sampling lock
+                    yield result((), stopped=True)
                     return
-            if any(rows):
-                yield GenerationUpdate(sequences=_partial(loaded, rows, logprobs), status="running")
-                # let tokens gather meanwhile; a stop or the end is still seen within UPDATE_EVERY
-                time.sleep(UPDATE_EVERY)
+                if request.streams:
+                    streamed.absorb(steps[read:])
+                    sequences = _streamed_sequences(loaded, request, payload, len(ids), eos, live_stop, streamed.rows)
+                else:
+                    sequences = _beam_sequences(loaded, request, payload, len(ids), eos, live_stop, stop.is_set())
+                yield result(sequences, stopped=stop.is_set() and any(s.finish == "stopped" for s in sequences))
+                return
+            new = steps[read:]
+            read += len(new)
+            if new:
+                streamed.absorb(new)
+                yield GenerationUpdate(sequences=streamed.sequences(), status="running")
     finally:
         if worker.is_alive():  # the reader left early (closed stream, error): stop the work too
             stop.set()

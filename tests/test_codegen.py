@@ -5,10 +5,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import math
 
 import pytest
-import torch
 
 from stepgen.codegen import load_arguments, python_code
 from stepgen.generation import GenerationRequest, generate
@@ -46,12 +44,16 @@ def test_copied_code_reproduces_the_run(tiny: object, name: str) -> None:
         generated = sequences[index, prompt_length:].tolist()
         assert generated[: len(sequence.token_ids)] == list(sequence.token_ids), f"sequence {index} differs"
         assert repr(sequence.text) in printed, f"the script does not print sequence {index}: {sequence.text!r}"
-    model_logprobs = namespace["model_logprobs"]
-    final_logprobs = namespace["final_logprobs"]
+    assert_same_numbers(namespace, result)
+
+
+def assert_same_numbers(namespace: dict, result: object) -> None:
+    """The script's probabilities are the app's, token by token (and it prints them to 4 decimals)."""
+    model_probs, final_probs = namespace["model_probs"], namespace["final_probs"]
     for index, sequence in enumerate(result.sequences):
         for t, token in enumerate(sequence.tokens):
-            assert abs(math.exp(model_logprobs[index, t]) - token.prob) < 1e-5, f"prob of token {t} in {index}"
-            assert abs(math.exp(final_logprobs[index, t]) - token.final_prob) < 1e-5, f"final prob {t} in {index}"
+            assert abs(float(model_probs[index, t]) - token.prob) < 1e-6, f"prob of token {t} in {index}"
+            assert abs(float(final_probs[index, t]) - token.final_prob) < 1e-6, f"final prob {t} in {index}"
 
 
 def test_the_seed_is_in_the_code_only_when_sampling(tiny_gpt2: object) -> None:
@@ -86,7 +88,9 @@ def test_copied_code_loads_the_embedded_gguf(embedded: object) -> None:
     result = generate(embedded, "The capital of France is", GenerationRequest(max_new_tokens=4))
     code = python_code(result)
     assert "gguf_file=" in code, "the embedded model is loaded from its GGUF file"
-    namespace, _ = run_code(code)
+    namespace, printed = run_code(code)
     generated = namespace["outputs"].sequences[0, namespace["prompt_length"]:].tolist()
     assert generated == list(result.sequences[0].token_ids), (generated, result.sequences[0].token_ids)
-    assert torch.is_tensor(namespace["model_logprobs"])
+    assert_same_numbers(namespace, result)
+    first = result.sequences[0].tokens[0]
+    assert f"p={first.prob:.4f}" in printed, f"the script prints another probability than the app's {first.prob:.4f}"

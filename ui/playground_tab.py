@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,8 +65,6 @@ FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a 
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
            "#fde725")
 LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
-UPDATE_SECONDS = 0.1
-"""At most this often the streamed text is re-sent to the browser."""
 
 _RUNS: dict[str, threading.Event] = {}
 """The stop flag of each session's current run, by session hash."""
@@ -250,7 +247,6 @@ def _run(
         yield ("Generating…" if knobs.streams else "Beam search is running: transformers cannot stream it, the "
                "result appears when it is done.", sequences_html(prompt, (), sampling), None,
                effective_html(effective_config(loaded, knobs)), "")
-        last = 0.0
         for update in stream(loaded, prompt, knobs, stop=stop):
             if update.result is not None:
                 result = update.result
@@ -261,12 +257,10 @@ def _run(
                 yield ("Waiting: another session is sampling. Sampling runs take turns so that a seed always "
                        "gives the same text.", skip, skip, skip, skip)
                 continue
-            now = time.perf_counter()
-            if now - last >= UPDATE_SECONDS:
-                last = now
-                written = sum(len(s.tokens) for s in update.sequences)
-                yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling),
-                       skip, skip, skip)
+            # stream() itself sends at most ten updates a second
+            written = sum(len(s.tokens) for s in update.sequences)
+            yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling),
+                   skip, skip, skip)
     finally:
         stop.set()  # also when Gradio closes this generator: the worker stops at its next step
         with _RUNS_LOCK:
