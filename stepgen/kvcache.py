@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import threading
 import weakref
@@ -81,17 +82,21 @@ def _storages(cache: Any, logits: torch.Tensor) -> dict[tuple[torch.device, int]
 
 
 def budget_from_env(default_mb: int = DEFAULT_BUDGET_MB) -> int:
-    """The budget in bytes from ``STEPGEN_KV_BUDGET_MB`` (megabytes, 0 switches caching off)."""
+    """The budget in bytes from ``STEPGEN_KV_BUDGET_MB`` (megabytes, 0 switches caching off).
+
+    ``float`` also reads ``inf`` and ``nan``; neither is a budget (an endless one would keep every cache), so
+    they are refused with the rest, as is a number whose bytes overflow a float.
+    """
     raw = os.environ.get("STEPGEN_KV_BUDGET_MB", "").strip()
     if not raw:
         return default_mb * 2**20
     try:
-        value = float(raw)
+        nbytes = float(raw) * 2**20
     except ValueError:
-        raise ValueError(f"STEPGEN_KV_BUDGET_MB has to be a number of megabytes >= 0, but is {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"STEPGEN_KV_BUDGET_MB has to be a number of megabytes >= 0, but is {value}")
-    return int(value * 2**20)
+        nbytes = math.nan
+    if not (math.isfinite(nbytes) and nbytes >= 0):
+        raise ValueError(f"STEPGEN_KV_BUDGET_MB has to be a finite number of megabytes >= 0, but is {raw!r}")
+    return int(nbytes)
 
 
 def _reusable(cache: Any) -> bool:

@@ -276,7 +276,11 @@ def _load_gguf(path: Path, say: Progress, use_cache: bool) -> tuple[Any, Any, bo
 
 
 def _write_cache(model: Any, tokenizer: Any, target: Path, say: Progress) -> None:
-    """Save the dense model next to ``target`` and rename it into place (atomic)."""
+    """Save the dense model next to ``target`` and rename it into place (atomic).
+
+    A write that fails (a full disk) removes its staging folder: every later launch retries, and each
+    would otherwise leave another half-written copy of the whole model behind.
+    """
     say("Writing a dense copy to the warm cache")
     # The weights are already dense floats; only the quantizer marker stops save_pretrained.
     model.hf_quantizer = None
@@ -284,6 +288,7 @@ def _write_cache(model: Any, tokenizer: Any, target: Path, say: Progress) -> Non
         model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    staging: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
@@ -293,9 +298,12 @@ def _write_cache(model: Any, tokenizer: Any, target: Path, say: Progress) -> Non
         try:
             os.replace(staging, target)
         except OSError:  # another process won the race: its copy is as good as ours
-            shutil.rmtree(staging, ignore_errors=True)
+            pass
     except Exception as error:  # a cache is a convenience: never fail a load for it
         log.warning("Could not write the warm cache at %s: %s", target, _first_line(error))
+    finally:
+        if staging is not None:  # gone after a successful rename; else our partial or losing copy
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 # --- the hub -------------------------------------------------------------------

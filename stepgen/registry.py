@@ -1,10 +1,11 @@
 """The models this process has loaded, shared by every session.
 
 A model is loaded once per process, even when many sessions ask for it at the
-same moment: the first asker loads it under that model's lock while the others
-wait for the same object. At most ``max_models`` stay loaded; the least
-recently used one is dropped first. ``allowed`` (from ``STEPGEN_ALLOWED_MODELS``
-on a public host) refuses every other name before anything is read.
+same moment: the first asker loads it while the others wait for the same
+object, or for the same error when the load fails (a later request tries
+again). At most ``max_models`` stay loaded; the least recently used one is
+dropped first. ``allowed`` (from ``STEPGEN_ALLOWED_MODELS`` on a public host)
+refuses every other name before anything is read.
 
 This module neither knows how to load a model (:mod:`stepgen.loading`) nor
 which model a session is looking at (that is the session's own state).
@@ -16,6 +17,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 
 from stepgen.embedded import EMBEDDED_NAME, embedded_gguf, is_embedded
 from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, load_model
@@ -28,6 +30,8 @@ Loader = Callable[..., LoadedModel]
 
 def canonical(name: str) -> str:
     """One spelling per model, so that aliases share one loaded copy."""
+    if not isinstance(name, str):
+        raise ModelLoadError(f"`model` has to be a model name (text), but is {name!r}")
     name = name.strip()
     return EMBEDDED_NAME if is_embedded(name) else name
 
@@ -77,7 +81,8 @@ class ModelRegistry:
         self._loader = loader
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
+        self._loading: dict[str, Future[LoadedModel]] = {}
+        """Loads under way, by name: the askers who arrive meanwhile wait for their outcome."""
 
     def check_allowed(self, name: str) -> str:
         """The canonical name, or ModelLoadError when the allowlist refuses it."""
@@ -103,26 +108,37 @@ class ModelRegistry:
             return list(self._models)
 
     def get(self, name: str, *, progress: Progress | None = None) -> LoadedModel:
-        """The loaded model called ``name``, loading it first if need be."""
+        """The loaded model called ``name``, loading it first if need be.
+
+        Askers who arrive while it is loading get the same model, or the same error: a failing load (the hub
+        out of reach) then costs each of them one wait, not one attempt each in turn.
+        """
         key = self.check_allowed(name)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            gate = self._loading.setdefault(key, threading.Lock())
-        with gate:  # one load per model; other askers wait here for its result
-            with self._lock:
-                if key in self._models:
-                    self._models.move_to_end(key)
-                    return self._models[key]
+            pending = self._loading.get(key)
+            ours = pending is None
+            if ours:
+                pending = self._loading[key] = Future()
+        if not ours:  # one load per model: wait for its model, or its error, rather than loading again
+            return pending.result()
+        try:
             loaded = self._loader(key, progress=progress)
+        except BaseException as error:
             with self._lock:
-                self._models[key] = loaded
-                self._models.move_to_end(key)
-                while len(self._models) > self.max_models:
-                    self._models.popitem(last=False)
-                self._loading.pop(key, None)
-            return loaded
+                del self._loading[key]  # a request that comes later tries again
+            pending.set_exception(error)
+            raise
+        with self._lock:
+            self._models[key] = loaded
+            self._models.move_to_end(key)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            del self._loading[key]
+        pending.set_result(loaded)
+        return loaded
 
 
 _default: ModelRegistry | None = None

@@ -148,6 +148,31 @@ class Tokenization:
 # --- checks ----------------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """Where ``text`` holds its first lone surrogate (``holds a lone surrogate (\\ud800) at position 1``), or None.
+
+    A Python string can hold surrogates (a broken ``\\ud800`` JSON escape) that are not Unicode and have no
+    UTF-8; tokenizers fail on them with a TypeError, so they are refused first, saying where.
+    """
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"holds a lone surrogate (\\u{ord(found.group()):04x}) at position {found.start()}"
+
+
+def check_unicode(name: str, text: str) -> str:
+    """``text`` when it is a string a tokenizer can take, else a ValueError naming ``name`` (see :func:`lone_surrogate`)."""
+    if not isinstance(text, str):
+        raise ValueError(f"`{name}` has to be a string, but is {text!r}")
+    problem = lone_surrogate(text)
+    if problem:
+        raise ValueError(f"`{name}` has to be valid Unicode, but {problem}")
+    return text
+
+
 def check_text(text: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"`text` has to be a string, but is {type(text).__name__}")
@@ -156,7 +181,7 @@ def check_text(text: str) -> str:
             f"`text` has to be at most {MAX_CHARACTERS} characters long, but is {len(text)} characters long; "
             "tokenize it in parts."
         )
-    return text
+    return check_unicode("text", text)
 
 
 def parse_ids(raw: str) -> list[int]:
@@ -182,6 +207,24 @@ def check_ids(tokenizer: Any, ids: list[int]) -> list[int]:
 
 
 # --- text <-> spans ----------------------------------------------------------------
+
+
+CONTEXT_FREE = "\n"
+"""A context after which a text starts as it would start a line: no space is put in front of it."""
+
+
+def continuation_ids(tokenizer: Any, context: str, text: str) -> list[int] | None:
+    """The ids ``text`` adds when the tokenizer splits ``context + text``, or None when the split of
+    ``context`` alone is not a prefix of that (the text merges into the context's last token).
+
+    Tokenizing ``text`` alone is not the same: a SentencePiece tokenizer puts its automatic prefix space in
+    front (``'fell'`` becomes ``'▁fell'``, ``' fell'`` becomes ``'▁', '▁fell'``).
+    """
+    before = tokenizer(context, add_special_tokens=False)["input_ids"]
+    both = tokenizer(context + text, add_special_tokens=False)["input_ids"]
+    if list(both[: len(before)]) != list(before):
+        return None
+    return [int(i) for i in both[len(before):]]
 
 
 def adds_prefix_space(tokenizer: Any) -> bool:

@@ -5,7 +5,9 @@ SmolLM2, Qwen) writes each byte as a printable stand-in (``Ġ`` for a space),
 SentencePiece-style vocabularies use ``▁`` for a space and ``<0xE2>`` pieces
 for raw bytes. Here every token id becomes the bytes it stands for, and bytes
 become text people can read: a token holding only part of a UTF-8 character
-is shown as hex (``<F0 9F>``), never as a lone ``�``.
+is shown as hex (``<F0 9F>``), never as a lone ``�``. An id the tokenizer has
+no token for (Qwen2 pads its output layer past its vocabulary) is shown as
+``<unused id 151700>`` and stands for no bytes, as it decodes to nothing.
 
 This module renders single tokens. Splitting whole texts into spans is
 :mod:`stepgen.tokenize`'s job; it loads nothing.
@@ -63,14 +65,27 @@ def special_ids(tokenizer: Any) -> frozenset[int]:
     return frozenset(int(token_id) for token_id in ids)
 
 
+def _stored(tokenizer: Any, token_id: int) -> str | None:
+    """The vocabulary's entry for ``token_id``, or None for an id past the tokenizer's tokens."""
+    stored = tokenizer.convert_ids_to_tokens(int(token_id))
+    return None if stored is None else str(stored)
+
+
+def _unused(token_id: int) -> str:
+    return f"<unused id {int(token_id)}>"
+
+
 def piece(tokenizer: Any, token_id: int) -> str:
-    """The token as the vocabulary stores it (``Ġnight``, ``▁night``, ``<0xE2>``)."""
-    return str(tokenizer.convert_ids_to_tokens(int(token_id)))
+    """The token as the vocabulary stores it (``Ġnight``, ``▁night``, ``<0xE2>``), or ``<unused id N>``."""
+    stored = _stored(tokenizer, token_id)
+    return _unused(token_id) if stored is None else stored
 
 
 def token_bytes(tokenizer: Any, token_id: int) -> bytes:
-    """The bytes a token stands for (a special token stands for its own text)."""
-    stored = piece(tokenizer, token_id)
+    """The bytes a token stands for (a special token stands for its own text, an unused id for none)."""
+    stored = _stored(tokenizer, token_id)
+    if stored is None:
+        return b""
     if int(token_id) in special_ids(tokenizer):
         return stored.encode("utf-8")
     if is_byte_level(tokenizer):
@@ -117,7 +132,9 @@ def is_whole(data: bytes) -> bool:
 
 
 def token_text(tokenizer: Any, token_id: int) -> str:
-    """The readable form of one token: its text, or hex where it holds part of a character."""
+    """The readable form of one token: its text, hex where it holds part of a character, or ``<unused id N>``."""
+    if _stored(tokenizer, token_id) is None:
+        return _unused(token_id)  # its bytes are empty: an empty text would hide that a token was chosen
     return readable(token_bytes(tokenizer, token_id))
 
 

@@ -39,9 +39,9 @@ def test_extend_equal_prefix_and_fork_reuse_the_cache(tiny: object) -> None:
     assert _close(tiny, store, ids + [7, 9, 11]) == (n + 1, 2), "extending by two runs two"
     assert _close(tiny, store, ids + [7, 9, 11]) == (n + 3, 0), "an equal request is answered from the store"
     assert _close(tiny, store, ids[:5]) == (4, 1), "a prefix (undo) runs only its last token"
-    assert _close(tiny, store, ids[:5]) == (5, 0)
+    assert _close(tiny, store, ids[:5]) == (5, 0), "a prefix asked for again is answered from the store"
     assert _close(tiny, store, ids + [8]) == (n, 1), "a fork reuses the shared prefix"
-    assert store.stats["misses"] == 1, store.stats
+    assert store.stats["misses"] == 1, f"only the first request should miss the store: {store.stats}"
 
 
 def test_a_long_walk_of_steps_matches_full_recompute(tiny_llama: object) -> None:
@@ -50,7 +50,7 @@ def test_a_long_walk_of_steps_matches_full_recompute(tiny_llama: object) -> None
     for _ in range(40):
         logits = store.logits(tiny_llama, ids).logits
         ids = ids + [int(logits.argmax())]
-    assert _close(tiny_llama, store, ids)[1] == 1
+    assert _close(tiny_llama, store, ids)[1] == 1, "the last step of a walk should compute only its new token"
     assert len(store) == 1, f"stepping along one path keeps one entry, not {len(store)}"
 
 
@@ -77,7 +77,7 @@ def test_memory_stays_within_the_budget_and_evicted_sequences_come_back(tiny_gpt
         assert store.nbytes <= store.budget_bytes, f"{store.nbytes} bytes held, budget {store.budget_bytes}"
     assert store.stats["evictions"] >= 6 and len(store) <= 3, (store.stats, len(store))
     assert _close(tiny_gpt2, store, paths[0]) == (0, len(paths[0])), "an evicted sequence is recomputed"
-    assert store.nbytes <= store.budget_bytes
+    assert store.nbytes <= store.budget_bytes, f"{store.nbytes} bytes held after recomputing, budget {store.budget_bytes}"
 
 
 def test_shared_storage_is_counted_once(tiny_gpt2: object) -> None:
@@ -89,15 +89,15 @@ def test_shared_storage_is_counted_once(tiny_gpt2: object) -> None:
     logits_bytes = tiny_gpt2.vocab_size * 4
     assert store.nbytes == whole + logits_bytes, (store.nbytes, whole, logits_bytes)
     store.clear()
-    assert store.nbytes == 0 and len(store) == 0
+    assert store.nbytes == 0 and len(store) == 0, f"clear() left {len(store)} entries, {store.nbytes} bytes"
 
 
 def test_a_zero_budget_caches_nothing_but_answers(tiny_gpt2: object) -> None:
     store = KVStore(0)
     ids = tiny_gpt2.tokenizer(PROMPT)["input_ids"]
-    assert _close(tiny_gpt2, store, ids) == (0, len(ids))
-    assert _close(tiny_gpt2, store, ids + [3]) == (0, len(ids) + 1)
-    assert len(store) == 0 and store.nbytes == 0
+    assert _close(tiny_gpt2, store, ids) == (0, len(ids)), "with no budget every token is computed"
+    assert _close(tiny_gpt2, store, ids + [3]) == (0, len(ids) + 1), "with no budget nothing may be reused"
+    assert len(store) == 0 and store.nbytes == 0, f"a zero budget kept {len(store)} entries, {store.nbytes} bytes"
 
 
 def test_models_are_kept_apart(tiny_gpt2: object, tiny_llama: object) -> None:
@@ -133,10 +133,14 @@ def test_many_threads_share_one_store(tiny_llama: object) -> None:
 
 def test_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEPGEN_KV_BUDGET_MB", "1.5")
-    assert budget_from_env() == int(1.5 * 2**20)
-    monkeypatch.setenv("STEPGEN_KV_BUDGET_MB", "lots")
-    with pytest.raises(ValueError, match="STEPGEN_KV_BUDGET_MB has to be a number"):
-        budget_from_env()
+    assert budget_from_env() == int(1.5 * 2**20), f"1.5 MB is {int(1.5 * 2**20)} bytes, not {budget_from_env()}"
+    monkeypatch.setenv("STEPGEN_KV_BUDGET_MB", "0")
+    assert budget_from_env() == 0, "0 switches caching off"
+    for raw in ("inf", "nan", "-inf", "1e308", "-1", "lots"):
+        monkeypatch.setenv("STEPGEN_KV_BUDGET_MB", raw)
+        refused = rf"STEPGEN_KV_BUDGET_MB has to be a finite number of megabytes >= 0, but is '{raw}'"
+        with pytest.raises(ValueError, match=refused):
+            budget_from_env()
     with pytest.raises(ValueError, match="`budget_bytes` has to be an integer >= 0"):
         KVStore(-1)
 
@@ -157,4 +161,4 @@ def test_embedded_cached_steps_equal_full_recompute(embedded: object) -> None:
         lookup = store.logits(embedded, request)
         gap = float((lookup.logits - _full(embedded, request)).abs().max())
         assert gap < TOLERANCE, f"cached logits differ from a full recompute by {gap} at {len(request)} tokens"
-        assert lookup.computed == 1, lookup
+        assert lookup.computed == 1, f"a cached step should compute one token, not {lookup.computed}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from stepgen import loading
 from stepgen.loading import ModelLoadError, load_model, resolve
 
 
@@ -117,6 +118,22 @@ def test_resolve_tells_kinds_apart(tiny_gpt2_dir: Path) -> None:
     assert resolve("Qwen/Qwen2-0.5B") == ("hub", None, None), resolve("Qwen/Qwen2-0.5B")
 
 
+def test_a_failed_cache_write_leaves_no_partial_copy(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    """A full disk must not leave a half-written copy behind: every launch would retry and add another."""
+    loaded = load_model(str(tiny_gpt2_dir))
+
+    def disk_full(folder: object, **kwargs: object) -> None:
+        (Path(folder) / "model.safetensors").write_bytes(b"\x00" * 1000)  # part of the weights made it
+        raise OSError(28, "No space left on device")
+
+    loaded.model.save_pretrained = disk_full
+    target = tmp_path / "cache" / "model-v1"
+    loading._write_cache(loaded.model, loaded.tokenizer, target, lambda message: None)
+    assert not target.exists(), "a failed write must not leave a cache that looks usable"
+    left = [item.name for item in target.parent.iterdir()]
+    assert left == [], f"the failed write left {left} in the cache folder"
+
+
 @pytest.mark.slow
 def test_embedded_model_completes_a_fact(embedded: object) -> None:
     tokenizer, model = embedded.tokenizer, embedded.model
@@ -129,11 +146,15 @@ def test_embedded_model_completes_a_fact(embedded: object) -> None:
 
 
 @pytest.mark.slow
-def test_embedded_model_warm_start_gives_the_same_model(embedded: object, embedded_cache_dir: Path) -> None:
+def test_embedded_model_warm_start_gives_the_same_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In an empty cache folder the first load dequantises and writes the cache; the second reads it."""
+    monkeypatch.setenv("STEPGEN_CACHE_DIR", str(tmp_path))
+    embedded = load_model("embedded")
+    assert not embedded.from_cache, f"the first load into the empty {tmp_path} cannot come from a cache"
+    assert list(tmp_path.glob("*/done")), f"the first load did not write a complete cache in {tmp_path}"
     warm = load_model("embedded")
-    assert warm.from_cache, f"the second load should come from the warm cache in {embedded_cache_dir}"
-    assert list(embedded_cache_dir.glob("*/done")), "the cache folder is complete"
-    assert not list(embedded_cache_dir.glob(".partial-*")), "no half-written cache is left behind"
+    assert warm.from_cache, f"the second load should come from the warm cache in {tmp_path}"
+    assert not list(tmp_path.glob(".partial-*")), "no half-written cache is left behind"
     ids = embedded.tokenizer("It was a dark and stormy", return_tensors="pt")["input_ids"]
     warm_ids = warm.tokenizer("It was a dark and stormy", return_tensors="pt")["input_ids"]
     assert warm_ids.tolist() == ids.tolist(), "the cached tokenizer must give the same ids"

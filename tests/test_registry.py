@@ -32,6 +32,43 @@ def test_many_sessions_asking_at_once_share_one_load(tiny_gpt2_dir: Path) -> Non
     assert len(results) == 8 and all(result is results[0] for result in results), "every session gets the same object"
 
 
+def test_sessions_waiting_for_a_failing_load_share_its_error() -> None:
+    """One load attempt, its error for everyone who waited for it, and a later request may try again."""
+    calls: list[str] = []
+
+    def failing_loader(name: str, **kwargs: object) -> object:
+        calls.append(name)
+        time.sleep(0.3)  # keep the door open for the other askers
+        raise ModelLoadError("Cannot reach the Hugging Face Hub")
+
+    registry = ModelRegistry(loader=failing_loader)
+    errors: list[BaseException] = []
+    waits: list[float] = []
+
+    def ask() -> None:
+        started = time.perf_counter()
+        try:
+            registry.get("someone/model")
+        except ModelLoadError as error:
+            errors.append(error)
+        waits.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == ["someone/model"], f"expected one load attempt for six waiting sessions, got {len(calls)}"
+    assert len(errors) == 6, f"every session must get the error, but {6 - len(errors)} did not"
+    assert all("Cannot reach" in str(error) for error in errors), [str(error) for error in errors]
+    assert max(waits) < 1.0, f"a waiting session waited {max(waits):.1f} s: it must not retry in turn"
+    assert not registry._loading, f"the failed load left its lock behind: {list(registry._loading)}"
+    with pytest.raises(ModelLoadError, match="Cannot reach"):
+        registry.get("someone/model")
+    assert len(calls) == 2, "a new request after the failure must try again"
+    assert registry.loaded() == [], registry.loaded()
+
+
 def test_least_recently_used_model_goes_first(tiny_gpt2_dir: Path, tiny_llama_dir: Path, tmp_path: Path) -> None:
     registry = ModelRegistry(max_models=2)
     a, b = str(tiny_gpt2_dir), str(tiny_llama_dir)

@@ -6,9 +6,11 @@ cases, and a smaller slow set repeats them on the real embedded model.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
+from transformers import AutoTokenizer
 
 from stepgen import tokenize as tk
 from stepgen.chat import chat
@@ -53,20 +55,59 @@ def test_ids_equal_the_tokenizers_own(tiny: object, text: str, add_special_token
     assert result.counts()["count"] == len(expected), "count is not the number of ids"
 
 
+def _touched(text: str, first: int, last: int) -> tuple[int, int]:
+    """The characters of ``text`` whose UTF-8 holds its bytes ``first`` to ``last`` (exclusive)."""
+    ends = list(itertools.accumulate(len(char.encode("utf-8")) for char in text))  # byte end of each character
+    start = next(i for i, end in enumerate(ends) if end > first)
+    return start, next(i for i, end in enumerate(ends) if end >= last) + 1
+
+
 @pytest.mark.parametrize("text", EDGE_TEXTS)
 def test_spans_cover_the_text_in_order(tiny: object, text: str) -> None:
-    """Every character of the text is covered, left to right, by the tokens whose bytes it holds."""
+    """Every character of the text is covered, left to right, by the tokens whose bytes it holds.
+
+    The bytes of the tokens (without what the tokenizer added: a BOS, a leading ``▁``) spell the UTF-8 of
+    the text in order, and each token spans exactly the characters its bytes touch: a token holding part
+    of a character spans that whole character.
+    """
     result = tk.tokenize(tiny.tokenizer, text)
     assert result.spans_from == "bytes", f"bytes did not match for {text!r}: {result.spans_from}"
+    data = text.encode("utf-8")
     position = 0
+    spelled = b""
     for token in result.tokens:
         assert token.start is not None and token.end is not None, f"token {token} has no span"
         assert token.start <= position, f"gap before {token} in {text!r}"
         position = max(position, token.end)
-        own = token.bytes[1:] if token.added_space else token.bytes
-        if not token.added:
-            assert own.decode("utf-8", "ignore") in text[token.start:token.end], f"{token} is not in its span"
+        own = b"" if token.added else token.bytes[1:] if token.added_space else token.bytes
+        at = len(spelled)
+        assert data.startswith(own, at), f"{token} holds {own!r}, but the text has {data[at:at + len(own)]!r} there"
+        spelled += own
+        if own:
+            touched = _touched(text, at, len(spelled))
+            assert (token.start, token.end) == touched, f"{token} should span the characters {touched} in {text!r}"
+        else:
+            assert token.start == token.end, f"{token} adds nothing to the text but covers characters"
+    assert spelled == data, f"the tokens spell {spelled!r}, not the text {text!r}"
     assert position == len(text), f"spans end at {position}, the text at {len(text)}"
+
+
+@pytest.mark.parametrize("text", ["a\ud800b", "\udfff", "🦀 \ud83e\udd80"])
+def test_lone_surrogates_are_refused_with_their_position(tiny: object, text: str) -> None:
+    """A str can hold surrogates that are not Unicode (a broken JSON escape); the tokenizer then fails with a
+    TypeError, so they are refused first, saying where."""
+    where = next(i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff")
+    code = f"\\\\u{ord(text[where]):04x}"
+    refused = rf"`text` has to be valid Unicode, but holds a lone surrogate \({code}\) at position {where}$"
+    with pytest.raises(ValueError, match=refused):
+        tk.tokenize(tiny.tokenizer, text)
+
+
+def test_lone_surrogates_in_a_chat_name_the_message(tiny_llama: object) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi \udc80"}]
+    refused = r"`content` has to be valid Unicode, but holds a lone surrogate \(\\udc80\) at position 3 \(message 1\)"
+    with pytest.raises(ValueError, match=refused):
+        chat(tiny_llama.tokenizer, messages)
 
 
 @pytest.mark.parametrize("text", EDGE_TEXTS)
@@ -207,6 +248,46 @@ def _check_chat(tokenizer: object, generation_prompt: bool) -> None:
     assert any(t.special for t in tokens.tokens), "chat markers must be marked special"
 
 
+DEFAULT_SYSTEM = "You are a helpful assistant."
+OWN_SYSTEM_PROMPT = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\n" + DEFAULT_SYSTEM + "<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""ChatML that, like SmolLM2's template, opens with a system prompt of its own when the conversation has none."""
+
+
+def _check_template_segment(tokenizer: object, default_system: str) -> None:
+    """The system prompt a template adds on its own is labelled ``template``, not credited to the first message.
+
+    Known answer: those tokens are exactly the ones the same text gives as a system message, and the user's
+    tokens are exactly the ones its message gives after a system message.
+    """
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    result = chat(tokenizer, messages, add_generation_prompt=True)
+    ids, segments = result.tokenization.ids, result.segments
+    roles = [s.role for s in segments]
+    assert roles == ["template", "user", "assistant", "generation prompt"], f"segments are {roles}"
+    assert segments[0].start == 0 and segments[-1].end == len(ids), f"segments do not cover the ids: {segments}"
+    assert all(a.end == b.start for a, b in itertools.pairwise(segments)), f"segments leave gaps: {segments}"
+    system = [{"role": "system", "content": default_system}]
+    own = tokenizer.apply_chat_template(system)["input_ids"]
+    template = ids[segments[0].start:segments[0].end]
+    assert template == own, f"the template's tokens {tokenizer.decode(template)!r} are not its system prompt"
+    after_system = tokenizer.apply_chat_template(system + messages[:1])["input_ids"][len(own):]
+    user = ids[segments[1].start:segments[1].end]
+    assert user == after_system, f"the user's tokens are {tokenizer.decode(user)!r}, not its message's"
+    given = chat(tokenizer, [{"role": "system", "content": "Be brief."}] + messages)
+    assert [s.role for s in given.segments] == ["system", "user", "assistant"], "a given system prompt is a message"
+
+
+def test_tokens_the_template_adds_on_its_own_are_labelled_template(tiny_llama_dir: object) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)  # a copy: the shared tiny Llama keeps its template
+    tokenizer.chat_template = OWN_SYSTEM_PROMPT
+    _check_template_segment(tokenizer, DEFAULT_SYSTEM)
+
+
 def test_chat_refuses_what_it_cannot_do(tiny_gpt2: object, tiny_llama: object) -> None:
     with pytest.raises(ValueError, match="no chat template"):
         chat(tiny_gpt2.tokenizer, _messages())
@@ -256,7 +337,8 @@ def test_tokenize_endpoint_matches_the_tokenizer(client: object, tiny_gpt2: obje
     back = client.predict(answer["ids"], api_name="/detokenize")
     assert back["text"] == text and back["ids"] == answer["ids"], back["text"]
     both = client.predict(text, str(tiny_llama_dir), api_name="/compare_tokenizers")
-    assert list(both["counts"].values()) == [answer["count"], other["count"]], both["counts"]
+    counts = [entry["count"] for entry in both["counts"]]  # the default model first, then the other
+    assert counts == [answer["count"], other["count"]], f"compared counts {both['counts']} differ from /tokenize's"
 
 
 def test_chat_endpoint_and_errors(client: object, tiny_llama_dir: object) -> None:
@@ -286,3 +368,4 @@ def test_embedded_ids_spans_and_chat(embedded: object) -> None:
     assert next(t for t in tk.tokenize(tokenizer, "<|im_start|>user").tokens).special, "<|im_start|> is special"
     for generation_prompt in (False, True):
         _check_chat(tokenizer, generation_prompt)
+    _check_template_segment(tokenizer, "You are a helpful AI assistant named SmolLM, trained by Hugging Face")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from stepgen.tokens import hex_bytes, is_byte_level, readable, token_bytes, token_text, visible
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import tiny_models
+from stepgen import stepping
+from stepgen.distribution import next_token
+from stepgen.loading import LoadedModel, load_model
+from stepgen.settings import DecodingSettings
+from stepgen.tokens import hex_bytes, is_byte_level, piece, readable, token_bytes, token_text, visible
 
 EDGE_TEXTS = ["", " ", "Hello world", "  two  spaces", "line\nbreak\ttab", "🦀", "👩‍💻 coder", "日本語", "مرحبا", "café", "e\u0301"]
 
@@ -45,6 +54,53 @@ def test_special_tokens_stand_for_their_own_text(tiny_llama: object) -> None:
     assert token_bytes(tiny_llama.tokenizer, 1) == b"<s>", token_bytes(tiny_llama.tokenizer, 1)
     byte_piece = tiny_llama.tokenizer.convert_tokens_to_ids("<0xF0>")
     assert token_text(tiny_llama.tokenizer, byte_piece) == "<F0>", token_text(tiny_llama.tokenizer, byte_piece)
+
+
+def test_ids_past_the_tokenizer_say_they_are_unused(tiny: object) -> None:
+    """Qwen2 pads its output layer past its vocabulary: such an id has no token, and must not show as 'None'."""
+    tokenizer = tiny.tokenizer
+    unused = len(tokenizer) + 3
+    assert piece(tokenizer, unused) == f"<unused id {unused}>", f"piece shows {piece(tokenizer, unused)!r}"
+    assert token_text(tokenizer, unused) == f"<unused id {unused}>", f"text shows {token_text(tokenizer, unused)!r}"
+    assert token_bytes(tokenizer, unused) == b"", "an id with no token stands for no bytes (it decodes to nothing)"
+
+
+PADDED_PROMPT = "It was a dark and stormy"
+
+
+@pytest.fixture(scope="module")
+def padded_llama(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A tiny Llama whose output layer has 8 rows more than its tokenizer has tokens, as Qwen2 pads its own.
+
+    The first padding row is set so that its id is by far the likeliest token after :data:`PADDED_PROMPT`.
+    """
+    tokenizer = tiny_models.llama_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer) + 8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        hidden = model.model(torch.tensor([tokenizer(PADDED_PROMPT)["input_ids"]])).last_hidden_state[0, -1]
+        model.lm_head.weight[len(tokenizer)] = 100 * hidden / hidden.norm()
+    folder = Path(tmp_path_factory.mktemp("padded-llama"))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return load_model(str(folder))
+
+
+def test_an_unused_id_the_model_predicts_is_shown_as_unused(padded_llama: LoadedModel) -> None:
+    unused = len(padded_llama.tokenizer)
+    assert padded_llama.vocab_size > unused, "the padded model must have more outputs than its tokenizer has tokens"
+    ids = padded_llama.tokenizer(PADDED_PROMPT)["input_ids"]
+    top = next_token(padded_llama, ids).candidates[0]
+    assert top.id == unused, f"the padding id {unused} should be the likeliest, not {top.id}"
+    assert top.text == f"<unused id {unused}>", f"the distribution shows the padding id as {top.text!r}"
+    result = stepping.step(padded_llama, ids, DecodingSettings(), "greedy")
+    assert result.step.token_id == unused, f"greedy should pick the padding id {unused}, not {result.step.token_id}"
+    assert result.step.text == f"<unused id {unused}>", f"the step shows the padding id as {result.step.text!r}"
 
 
 @pytest.mark.slow
