@@ -4,8 +4,10 @@ Given the token ids so far, the model's last logits are turned into
 
 * the raw distribution (softmax of the logits: what the model believes),
 * one :class:`Stage` per logits processor, applied in ``generate()``'s order
-  (from :meth:`DecodingSettings.processors`), with how many tokens survive it,
-  how much probability mass it removed and how much it moved,
+  (from :meth:`DecodingSettings.processors`), with how many tokens survive it
+  (keep a probability above 0: a token whose probability underflows to 0 can
+  no more be drawn than one a setting cut), how much probability mass it
+  removed and how much it moved,
 * the final distribution: what sampling draws from (the softmax of the fully
   processed scores, exactly as ``generate(do_sample=True)`` computes it), or,
   with temperature 0, all mass on the greedy choice.
@@ -62,7 +64,7 @@ class Stage:
     processor: str
     """The class name of the transformers processor."""
     survivors: int
-    """Tokens that can still be drawn after this stage."""
+    """Tokens that can still be drawn after this stage: probability above 0 (cut or underflowed tokens have none)."""
     removed_mass: float
     """Probability mass (of the stage before) that this stage cut away."""
     top: tuple[tuple[int, float], ...]
@@ -106,7 +108,7 @@ class Distribution:
 
     @property
     def survivors(self) -> int:
-        """Tokens that sampling (or greedy) could still pick."""
+        """Tokens that sampling (or greedy) could still pick: final probability above 0, as :attr:`Stage.survivors`."""
         return int((self.final_probs > 0).sum())
 
     def candidate(self, token_id: int) -> Candidate | None:
@@ -155,22 +157,29 @@ def check_context(loaded: Any, n_tokens: int) -> None:
         raise ValueError("There is no token to continue from: type a prompt (or give `token_ids`).")
 
 
-def check_ids(loaded: Any, ids: Any) -> list[int]:
-    """The ids as a list of ints, or a ValueError naming the first one the model does not know."""
+def as_ids(ids: Any, name: str = "token_ids") -> list[int]:
+    """The ids as a list of ints (whole floats accepted), or a ValueError naming ``name`` and the first bad one."""
     if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise ValueError(f"`token_ids` has to be a list of integers, but is {ids!r}")
+        raise ValueError(f"`{name}` has to be a list of integers, but is {ids!r}")
     checked: list[int] = []
-    vocab = loaded.vocab_size
     for token_id in ids:
         if isinstance(token_id, float) and token_id.is_integer():
             token_id = int(token_id)
         if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise ValueError(f"`token_ids` has to be a list of integers, but holds {token_id!r}")
+            raise ValueError(f"`{name}` has to be a list of integers, but holds {token_id!r}")
+        checked.append(token_id)
+    return checked
+
+
+def check_ids(loaded: Any, ids: Any) -> list[int]:
+    """The ids as a list of ints, or a ValueError naming the first one the model does not know."""
+    checked = as_ids(ids)
+    vocab = loaded.vocab_size
+    for token_id in checked:
         if not 0 <= token_id < vocab:
             raise ValueError(
                 f"`token_ids` has to hold ids from 0 to {vocab - 1} ({loaded.name}'s vocabulary), but holds {token_id}"
             )
-        checked.append(token_id)
     check_context(loaded, len(checked))
     return checked
 
@@ -192,6 +201,26 @@ def last_logits(loaded: Any, ids: list[int]) -> torch.Tensor:
     from stepgen.kvcache import get_store  # imported here: the store is an optional speed-up of this one call
 
     return get_store().logits(loaded, ids).logits
+
+
+def _eos_ids(loaded: Any) -> int | list[int] | None:
+    """The stop token id(s) ``generate()`` gives ``NoBadWordsLogitsProcessor``: the model's generation config's."""
+    config = getattr(getattr(loaded, "model", None), "generation_config", None)
+    return getattr(config, "eos_token_id", None)
+
+
+def _overflowed(scores: torch.Tensor) -> bool:
+    return bool(torch.isnan(scores).any() or torch.isposinf(scores).any())
+
+
+def _check_finite(name: str, settings: DecodingSettings, before: torch.Tensor, after: torch.Tensor) -> None:
+    """Refuse scores a setting pushed to NaN or +inf (softmax would give NaN): no number shown could be true."""
+    if _overflowed(after) and not _overflowed(before):
+        value = getattr(settings, name, None)
+        raise ValueError(
+            f"`{name}` = {value} pushes this model's scores beyond what a float can hold (inf or NaN), so there is "
+            f"no distribution left to show; move `{name}` towards 1."
+        )
 
 
 def entropy_bits(probs: torch.Tensor) -> float:
@@ -222,9 +251,11 @@ def from_logits(
     stage_probs: list[torch.Tensor] = []
     # the index of the stage that sent each token to -inf (-1: never cut); a token is cut once at most
     cut_at = torch.full(raw_logits.shape[-1:], -1, dtype=torch.long, device=raw_logits.device)
-    for name, processor in settings.processors(tokenizer, device=raw_logits.device):
+    processors = settings.processors(tokenizer, eos_token_id=_eos_ids(loaded), device=raw_logits.device)
+    for name, processor in processors:
         before = scores
         scores = processor(input_ids, before.clone())  # some processors write in place; keep `before` intact
+        _check_finite(name, settings, before, scores)
         probs = torch.softmax(scores, dim=-1)
         cut = torch.isneginf(scores) & ~torch.isneginf(before)
         cut_at[cut[0]] = len(stages)
@@ -233,7 +264,7 @@ def from_logits(
             Stage(
                 name=name,
                 processor=type(processor).__name__,
-                survivors=int((~torch.isneginf(scores)).sum()),
+                survivors=int((probs > 0).sum()),
                 removed_mass=float(previous[cut].sum()),
                 top=tuple((int(i), float(v)) for i, v in zip(top_ids, top_values)),
                 moved_mass=float((probs - previous).abs().sum() / 2),

@@ -39,9 +39,17 @@ def quoted(text: str) -> str:
 
 
 def percent(prob: float) -> str:
-    """A probability for people: ``97%``, ``3.2%``, ``<0.1%``."""
+    """A probability for people: ``97%``, ``3.2%``, ``<0.1%``.
+
+    Only a certainty reads ``100%`` and only an impossibility ``0%``: what would
+    round to them reads ``>99.9%`` and ``<0.1%``.
+    """
+    if prob >= 1:
+        return "100%"
+    if prob >= 0.9995:
+        return ">99.9%"
     if prob >= 0.995:
-        return f"{prob:.1%}" if prob < 1 else "100%"
+        return f"{prob:.1%}"
     if prob >= 0.1:
         return f"{prob:.0%}"
     if prob >= 0.001:

@@ -50,6 +50,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
 from stepgen.settings import DecodingSettings, _number, _whole
+from stepgen.tokenize import check_unicode
 from stepgen.tokens import token_text
 
 LOG2E = 1 / math.log(2)
@@ -77,7 +78,7 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
     items = (value,) if isinstance(value, str) else tuple(value or ())
     if not all(isinstance(item, str) for item in items):
         raise ValueError(f"`{name}` has to be a list of strings, but is {value!r}")
-    return tuple(item for item in items if item)
+    return tuple(check_unicode(name, item) for item in items if item)
 
 
 @dataclass(frozen=True)
@@ -349,12 +350,15 @@ class GenerationUpdate:
 
 def prompt_ids(loaded: Any, prompt: str, request: GenerationRequest) -> list[int]:
     """The prompt's token ids (as ``tokenizer(prompt)`` gives them), checked against the context window."""
-    if not isinstance(prompt, str):
-        raise ValueError(f"`prompt` has to be a string, but is {type(prompt).__name__}")
-    ids = list(loaded.tokenizer(prompt)["input_ids"])
+    ids = list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
     if not prompt or not ids:
         raise ValueError("There is no token to continue from: type a prompt.")
     room = loaded.context_length - len(ids)
+    if room < 1:
+        raise ValueError(
+            f"The prompt is {len(ids)} tokens long, but {loaded.name} reads at most {loaded.context_length} tokens "
+            "(its context window) and needs room for at least one more; shorten it."
+        )
     if request.max_new_tokens > room:
         raise ValueError(
             f"`max_new_tokens` has to be at most {max(room, 0)} here: the prompt has {len(ids)} tokens and "

@@ -78,14 +78,16 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
     """Raw and final probability of each candidate, cut tokens greyed, the rest of the vocabulary as one bar."""
     labels = token_labels(dist.candidates) + [other_label(dist)]
     cut = [c.removed for c in dist.candidates]
+    # the rest of the vocabulary has no id, logit or rank: its own template, and no NaN (JSON has none)
     hover = [
         [c.id, c.logit, c.logprob, c.rank, c.prob, c.final_prob, cut_reason(c) or "kept"] for c in dist.candidates
-    ] + [["", math.nan, math.nan, "", dist.other_mass, dist.final_other_mass, "the rest of the vocabulary"]]
-    template = (
+    ] + [["", "", "", "", dist.other_mass, dist.final_other_mass, "the rest of the vocabulary"]]
+    probabilities = ("model %{customdata[4]:.2%} → after settings %{customdata[5]:.2%}<br>"
+                     "%{customdata[6]}<extra></extra>")
+    template = [
         "<b>%{x}</b> · id %{customdata[0]} · rank %{customdata[3]}<br>"
-        "logit %{customdata[1]:.3f} · log-prob %{customdata[2]:.3f}<br>"
-        "model %{customdata[4]:.2%} → after settings %{customdata[5]:.2%}<br>%{customdata[6]}<extra></extra>"
-    )
+        "logit %{customdata[1]:.3f} · log-prob %{customdata[2]:.3f}<br>" + probabilities
+    ] * len(dist.candidates) + ["<b>%{x}</b><br>" + probabilities]
     fig = go.Figure()
     fig.add_bar(
         name="model (raw softmax)",

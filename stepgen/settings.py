@@ -10,9 +10,14 @@
   model's generation defaults nor ``generate()``'s hidden ``top_k=50`` creep in.
 
 Manual stepping and ``generate()`` therefore cannot drift apart. Temperature 0
-means greedy. This module computes no distribution itself (see
-:mod:`stepgen.distribution`) and knows nothing about length or beam knobs,
-which only make sense inside ``generate()`` (:mod:`stepgen.generation`).
+means greedy; a temperature or repetition penalty closer to 0 than
+:data:`MIN_DIVISOR` is refused, because dividing logits by it overflows
+float32 to inf and the distribution to NaN. Bad words are tokenized as they
+appear inside a text (:func:`continuation_ids`), not alone.
+
+This module computes no distribution itself (see :mod:`stepgen.distribution`)
+and knows nothing about length or beam knobs, which only make sense inside
+``generate()`` (:mod:`stepgen.generation`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ from transformers import (
     TopPLogitsWarper,
     TypicalLogitsWarper,
 )
+
+from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
+
+MIN_DIVISOR = 0.01
+"""The smallest non-zero ``temperature`` and ``repetition_penalty``: both divide logits, and 1e-40 would turn
+them into inf (NaN probabilities). 0.01 already multiplies every logit gap by 100: sampling is nearly greedy."""
 
 
 def _number(name: str, value: Any) -> float:
@@ -75,8 +86,8 @@ class DecodingSettings:
 
     def __post_init__(self) -> None:
         temperature = _number("temperature", self.temperature)
-        if temperature < 0:
-            raise ValueError(f"`temperature` has to be 0 (greedy) or a positive float, but is {temperature}")
+        if temperature != 0 and temperature < MIN_DIVISOR:
+            raise ValueError(f"`temperature` has to be 0 (greedy) or a float >= {MIN_DIVISOR}, but is {temperature}")
         top_k = _whole("top_k", self.top_k)
         if top_k < 0:
             raise ValueError(f"`top_k` has to be 0 (off) or a strictly positive integer, but is {top_k}")
@@ -96,14 +107,17 @@ class DecodingSettings:
         if not 0 <= eta < 1:
             raise ValueError(f"`eta_cutoff` has to be a float >= 0 and < 1, but is {eta}")
         penalty = _number("repetition_penalty", self.repetition_penalty)
-        if penalty <= 0:
-            raise ValueError(f"`repetition_penalty` has to be a strictly positive float, but is {penalty}")
+        if penalty < MIN_DIVISOR:
+            raise ValueError(f"`repetition_penalty` has to be a float >= {MIN_DIVISOR}, but is {penalty}")
         ngram = _whole("no_repeat_ngram_size", self.no_repeat_ngram_size)
         if ngram < 0:
             raise ValueError(f"`no_repeat_ngram_size` has to be 0 (off) or a positive integer, but is {ngram}")
-        words = (self.bad_words,) if isinstance(self.bad_words, str) else tuple(self.bad_words)
-        if not all(isinstance(word, str) for word in words):
+        words = self.bad_words if self.bad_words is not None else ()  # None means none, as in from_dict
+        words = (words,) if isinstance(words, str) else words
+        if not isinstance(words, (list, tuple)) or not all(isinstance(word, str) for word in words):
             raise ValueError(f"`bad_words` has to be a list of words, but is {self.bad_words!r}")
+        for word in words:
+            check_unicode("bad_words", word)
         # normalise the stored values (ints stay ints, lists become tuples) so equal settings compare equal
         for name, value in (
             ("temperature", temperature), ("top_k", top_k), ("top_p", top_p), ("min_p", min_p),
@@ -134,12 +148,18 @@ class DecodingSettings:
         return self.temperature == 0
 
     def bad_words_ids(self, tokenizer: Any) -> list[list[int]]:
-        """The token sequences of each bad word, with and without a leading space."""
+        """The token sequences of each bad word, with and without a leading space.
+
+        Each variant is tokenized after :data:`CONTEXT_FREE`, as inside a text: alone, a SentencePiece
+        tokenizer would add its prefix space to the bare word too, and its bare piece would never be banned.
+        """
         sequences: list[list[int]] = []
         for word in self.bad_words:
             for variant in (word, " " + word):
-                ids = tokenizer(variant, add_special_tokens=False)["input_ids"]
-                if ids and ids not in sequences:
+                ids = continuation_ids(tokenizer, CONTEXT_FREE, variant)
+                if not ids:  # the word merges with the newline: its ids alone are the best we have
+                    ids = tokenizer(variant, add_special_tokens=False)["input_ids"]
+                if ids and list(ids) not in sequences:
                     sequences.append(list(ids))
         return sequences
 
@@ -155,6 +175,9 @@ class DecodingSettings:
         The penalties come first, then (when sampling) the warpers in
         ``GenerationMixin._get_logits_processor``'s order. With temperature 0
         there are no warpers: greedy takes the argmax of the penalised scores.
+        ``eos_token_id`` is what ``generate()`` passes to ``NoBadWordsLogitsProcessor``
+        (the model's ``generation_config.eos_token_id``, possibly a list): a bad
+        word that is a stop token is not banned. None bans every bad word.
         """
         steps: list[tuple[str, LogitsProcessor]] = []
         if self.repetition_penalty != 1.0:
@@ -163,8 +186,7 @@ class DecodingSettings:
             steps.append(("no_repeat_ngram_size", NoRepeatNGramLogitsProcessor(self.no_repeat_ngram_size)))
         bad = self.bad_words_ids(tokenizer)
         if bad:
-            eos = eos_token_id if eos_token_id is not None else getattr(tokenizer, "eos_token_id", None)
-            steps.append(("bad_words", NoBadWordsLogitsProcessor(bad, eos_token_id=eos)))
+            steps.append(("bad_words", NoBadWordsLogitsProcessor(bad, eos_token_id=eos_token_id)))
         if self.greedy:
             return steps
         if self.temperature != 1.0:

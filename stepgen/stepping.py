@@ -37,9 +37,17 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import Candidate, Distribution, check_ids, from_logits
+from stepgen.distribution import (
+    Candidate,
+    Distribution,
+    as_ids,
+    check_ids,
+    check_top_n,
+    from_logits,
+)
 from stepgen.kvcache import KVStore, Lookup, get_store
 from stepgen.settings import DecodingSettings
+from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
 from stepgen.tokens import token_text
 
 STRATEGIES = ("greedy", "sample", "uniform", "token", "forced")
@@ -104,6 +112,12 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
+def check_strategy(strategy: Any) -> str:
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        raise ValueError(f"`strategy` has to be one of {', '.join(STRATEGIES)} (or a token id), but is {strategy!r}")
+    return strategy
+
+
 def new_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A private random generator; seeded like ``torch.manual_seed(seed)`` seeds the global one."""
     return torch.Generator(device=device).manual_seed(check_seed(seed))
@@ -128,6 +142,7 @@ def distribution(
     The last few distributions are remembered, so that the step after a shown
     distribution does not process the same logits again.
     """
+    top_n = check_top_n(top_n)  # before the forward pass: a bad request costs nothing
     ids = tuple(check_ids(loaded, ids))
     key = (str(loaded.name), weakref.ref(loaded.model), ids, settings, top_n)
     with _recent_lock:
@@ -149,6 +164,7 @@ def choose(
     vocab_size: int | None = None,
 ) -> int:
     """The token id ``strategy`` picks from ``dist`` (see the module docstring)."""
+    check_strategy(strategy)
     size = int(dist.final_probs.numel())
     if strategy == "greedy" or (strategy == "sample" and dist.settings.greedy):
         return dist.greedy_id  # generate(do_sample=False) draws nothing, so neither do we
@@ -161,11 +177,12 @@ def choose(
             raise ValueError("`generator` is needed to sample (the global random generator is never used)")
         high = min(size, vocab_size or size)
         return int(torch.randint(high, (1,), generator=generator, device=generator.device))
-    if strategy in ("token", "forced"):
-        if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < size:
-            raise ValueError(f"`token_id` has to be an integer from 0 to {size - 1}, but is {token_id!r}")
-        return token_id
-    raise ValueError(f"`strategy` has to be one of {', '.join(STRATEGIES)} (or a token id), but is {strategy!r}")
+    # "token" or "forced": the id given
+    if isinstance(token_id, float) and token_id.is_integer():
+        token_id = int(token_id)
+    if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < size:
+        raise ValueError(f"`token_id` has to be an integer from 0 to {size - 1}, but is {token_id!r}")
+    return token_id
 
 
 def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int, strategy: str) -> Step:
@@ -196,7 +213,8 @@ def step(
     store: KVStore | None = None,
 ) -> StepResult:
     """Append one token to ``ids`` chosen by ``strategy``; return it with the distribution after it."""
-    ids = tuple(int(i) for i in ids)
+    check_strategy(strategy)
+    ids = tuple(check_ids(loaded, ids))
     if len(ids) + 1 > loaded.context_length:
         raise ValueError(
             f"The text is already {len(ids)} tokens long, the most {loaded.name} reads (its context window); "
@@ -262,7 +280,7 @@ def _state_bytes(generator: torch.Generator) -> bytes:
 
 def start(model: str, prompt_ids: list[int] | tuple[int, ...], seed: int = 0) -> Session:
     """A new session on ``prompt_ids``, its generator seeded with ``seed``."""
-    prompt = tuple(int(i) for i in prompt_ids)
+    prompt = tuple(as_ids(prompt_ids, "prompt_ids"))
     if not prompt:
         raise ValueError("There is no token to continue from: type a prompt.")
     return Session(model=model, prompt_ids=prompt, branches=(Branch(ids=prompt, steps=()),), seed=check_seed(seed))
@@ -296,8 +314,15 @@ def force_text(
     loaded: Any, session: Session, text: str, settings: DecodingSettings, *, top_n: int = 10,
     store: KVStore | None = None,
 ) -> tuple[Session, StepResult]:
-    """Append the tokens of ``text`` (as the tokenizer splits it alone), each recorded as forced."""
-    forced = loaded.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    """Append the tokens of ``text``, each recorded as forced.
+
+    The tokens are those the tokenizer gives ``text`` after the text so far
+    (``' fell'`` after ``'the rain'`` is ``'▁fell'``, not ``'▁', '▁fell'`` as
+    alone on a SentencePiece tokenizer). When ``text`` would merge into the
+    last token, it is split as it would be after a line break.
+    """
+    check_unicode("text", text)
+    forced = _forced_ids(loaded.tokenizer, session.ids, text) if text else []
     if not forced:
         raise ValueError("`text` has to hold at least one token, but is empty: type the text to append.")
     if len(session.ids) + len(forced) > loaded.context_length:
@@ -311,6 +336,16 @@ def force_text(
                                   store=store)
     assert result is not None
     return session, result
+
+
+def _forced_ids(tokenizer: Any, ids: tuple[int, ...], text: str) -> list[int]:
+    """The ids ``text`` adds after ``ids`` (see :func:`force_text`)."""
+    context = tokenizer.decode(list(ids))
+    for before in (context, CONTEXT_FREE):
+        forced = continuation_ids(tokenizer, before, text)
+        if forced:
+            return forced
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def undo(session: Session) -> Session:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from stepgen.distribution import next_token
+from stepgen.distribution import from_logits, next_token
 from stepgen.settings import DecodingSettings
 
 SETTINGS = [
@@ -41,6 +43,63 @@ def test_probabilities_equal_plain_transformers(tiny: object, settings: Decoding
     assert [c.rank for c in dist.candidates[:15]] == list(range(1, 16)), [c.rank for c in dist.candidates]
 
 
+def test_bad_words_spare_the_models_stop_tokens_as_generate_does(tiny_gpt2: object,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """generate() gives NoBadWordsLogitsProcessor the model's generation_config EOS ids (a list for many chat
+    models) and never bans one of them; the tokenizer's single eos_token_id is not what it uses."""
+    tokenizer = tiny_gpt2.tokenizer
+    (the,) = tokenizer(" the", add_special_tokens=False)["input_ids"]
+    monkeypatch.setattr(tiny_gpt2.model.generation_config, "eos_token_id", [tokenizer.eos_token_id, the])
+    ids = tokenizer("It was a dark and stormy")["input_ids"]
+    settings = DecodingSettings(bad_words=("the",))
+    dist = next_token(tiny_gpt2, ids, settings)
+    final = torch.softmax(_generate_scores(tiny_gpt2, ids, settings), dim=-1)
+    assert float(final[the]) > 0, "generate() keeps ' the' (a stop token) although it is a bad word"
+    assert abs(float(dist.final_probs[the]) - float(final[the])) < 1e-6, (
+        f"final prob of ' the': {float(dist.final_probs[the])} vs generate()'s {float(final[the])}")
+    assert torch.allclose(dist.final_probs, final, atol=1e-6), "the whole final distribution equals generate()'s"
+
+
+def test_bad_words_ban_the_bare_piece_as_generate_does(tiny_llama: object) -> None:
+    tokenizer = tiny_llama.tokenizer
+    ids = tokenizer("It was a dark and stormy night; the")["input_ids"]
+    settings = DecodingSettings(bad_words=("rain",))
+    dist = next_token(tiny_llama, ids, settings)
+    final = torch.softmax(_generate_scores(tiny_llama, ids, settings), dim=-1)
+    bare = tokenizer.convert_tokens_to_ids("rain")
+    assert float(dist.final_probs[bare]) == 0.0 == float(final[bare]), (
+        f"the bare piece 'rain' must be banned by both: {float(dist.final_probs[bare])}, {float(final[bare])}")
+    assert torch.allclose(dist.final_probs, final, atol=1e-6), "the whole final distribution equals generate()'s"
+
+
+@pytest.mark.parametrize(("name", "value"), [("temperature", 0.01), ("repetition_penalty", 0.01)])
+def test_scores_that_overflow_are_refused_naming_the_setting(tiny_gpt2: object, name: str, value: float) -> None:
+    """A logit of 1e37 divided by 0.01 is beyond float32 (inf): softmax would give NaN, so there is nothing true
+    to show. (Real logits are far smaller: this is why 0.01 is a safe minimum.)"""
+    logits = torch.zeros(tiny_gpt2.vocab_size)
+    logits[5] = 1e37
+    fake = SimpleNamespace(tokenizer=tiny_gpt2.tokenizer)
+    with pytest.raises(ValueError, match=f"`{name}` = {value} pushes this model's scores beyond what a float can hold"):
+        from_logits(fake, [5, 6], logits, DecodingSettings(**{name: value}))
+
+
+def test_candidate_logits_and_logprobs_equal_a_plain_forward_pass(tiny: object) -> None:
+    ids = tiny.tokenizer("It was a dark and stormy night; the rain the rain")["input_ids"]
+    dist = next_token(tiny, ids, DecodingSettings(temperature=0.7, top_k=5), top_n=15)
+    _assert_logits_and_logprobs(tiny, ids, dist)
+
+
+def _assert_logits_and_logprobs(loaded: object, ids: list[int], dist: object) -> None:
+    with torch.no_grad():
+        logits = loaded.model(torch.tensor([ids])).logits[0, -1].float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    for c in dist.candidates:
+        assert abs(c.logit - float(logits[c.id])) < 1e-4, (
+            f"logit of {c.id}: {c.logit} vs the model's {float(logits[c.id])}")
+        assert abs(c.logprob - float(logprobs[c.id])) < 1e-4, (
+            f"log-prob of {c.id}: {c.logprob} vs log_softmax's {float(logprobs[c.id])}")
+
+
 def test_greedy_puts_all_mass_on_generates_choice(tiny: object) -> None:
     ids = tiny.tokenizer("Studying AI is")["input_ids"]
     settings = DecodingSettings(temperature=0, repetition_penalty=1.5)
@@ -73,3 +132,4 @@ def test_embedded_probabilities_equal_plain_transformers(embedded: object, setti
     final = torch.softmax(_generate_scores(embedded, ids, settings), dim=-1)
     assert torch.allclose(dist.final_probs, final, atol=1e-6), "the whole final distribution equals generate()'s"
     assert dist.candidates[0].text == " night", dist.candidates[0]
+    _assert_logits_and_logprobs(embedded, ids, dist)

@@ -268,6 +268,10 @@ def test_prompt_and_context_are_checked(tiny_gpt2: object) -> None:
         generate(tiny_gpt2, "", GenerationRequest())
     with pytest.raises(ValueError, match="`max_new_tokens` has to be at most"):
         generate(tiny_gpt2, PROMPT, GenerationRequest(max_new_tokens=tiny_gpt2.context_length))
+    too_long = "rain " * tiny_gpt2.context_length  # at least one token per word: fills the whole window
+    with pytest.raises(ValueError, match="The prompt is [0-9]+ tokens long, but .* reads at most") as caught:
+        generate(tiny_gpt2, too_long, GenerationRequest(max_new_tokens=1))
+    assert "`max_new_tokens`" not in str(caught.value), f"a too long prompt blamed max_new_tokens: {caught.value}"
 
 
 def test_effective_config_names_what_does_nothing(tiny_gpt2: object) -> None:
@@ -336,17 +340,18 @@ def test_embedded_token_ids_and_probabilities_equal_plain_generate(embedded: obj
     for r, sequence in enumerate(result.sequences):
         for t, token in enumerate(sequence.tokens):
             if beams is not None:  # beam search: the numbers are compute_transition_scores' own
-                assert abs(token.prob - math.exp(model_lp[r, t])) < 1e-6, f"prob of token {t} in beam {r}"
-                assert abs(token.final_prob - math.exp(final_lp[r, t])) < 1e-6, f"final prob of {t} in beam {r}"
+                assert abs(token.prob - math.exp(model_lp[r, t])) < 1e-5, f"prob of token {t} in beam {r}"
+                assert abs(token.final_prob - math.exp(final_lp[r, t])) < 1e-5, f"final prob of {t} in beam {r}"
                 continue
             logits, scores = out.logits[t][r], out.scores[t][r]
             row = float(torch.softmax(logits, dim=-1)[token.id])
             final_row = float(torch.softmax(scores, dim=-1)[token.id])
-            assert abs(token.prob - row) < 1e-6, f"sequence {r} token {t}: prob {token.prob} vs softmax {row}"
-            assert abs(token.final_prob - final_row) < 1e-6, f"sequence {r} token {t}: final prob vs softmax"
+            # two runs agree to ~1e-6 (float32 sums split by the threads free), not bit for bit
+            assert abs(token.prob - row) < 1e-5, f"sequence {r} token {t}: prob {token.prob} vs softmax {row}"
+            assert abs(token.final_prob - final_row) < 1e-5, f"sequence {r} token {t}: final prob vs softmax"
             exact = float(torch.softmax(logits.double(), dim=-1)[token.id])
             cts = math.exp(float(model_lp[r, t]))
-            assert abs(token.prob - exact) <= abs(cts - exact) + 1e-6, (token.prob, cts, exact)
+            assert abs(token.prob - exact) <= abs(cts - exact) + 1e-5, (token.prob, cts, exact)
 
 
 @pytest.mark.slow

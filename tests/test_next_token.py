@@ -93,10 +93,10 @@ def test_temperature_zero_is_greedy_through_the_endpoint(client: object, tiny_gp
         ({"top_p": 0}, "`top_p` has to be a float > 0 and <= 1, but is 0"),
         ({"top_p": 1.5}, "`top_p` has to be a float > 0 and <= 1, but is 1.5"),
         ({"top_k": -3}, "`top_k` has to be 0 (off) or a strictly positive integer, but is -3"),
-        ({"temperature": -0.5}, "`temperature` has to be 0 (greedy) or a positive float, but is -0.5"),
+        ({"temperature": -0.5}, "`temperature` has to be 0 (greedy) or a float >= 0.01, but is -0.5"),
         # JSON has no NaN: a client that sends it as text is told the argument is not a number
         ({"temperature": "nan"}, "`temperature` has to be a number, but is 'nan'"),
-        ({"repetition_penalty": 0}, "`repetition_penalty` has to be a strictly positive float, but is 0"),
+        ({"repetition_penalty": 0}, "`repetition_penalty` has to be a float >= 0.01, but is 0"),
         ({"top_n": 0}, "`top_n` has to be an integer from 1 to 200, but is 0"),
         ({"prompt": "", "token_ids": [1, 100000]}, "`token_ids` has to hold ids from 0 to 399"),
         ({"token_ids": [1, 2]}, "Give either `prompt` or `token_ids`, not both"),
@@ -174,16 +174,30 @@ def test_handler_asks_for_a_prompt_without_a_toast(tiny_gpt2_dir: Path) -> None:
 # --- the distribution's pipeline facts -------------------------------------------------------
 
 
-def test_stages_follow_generate_and_end_at_the_final_distribution(tiny: object) -> None:
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [(DecodingSettings(temperature=0.8, top_k=30, top_p=0.7, min_p=0.01, repetition_penalty=1.2),
+      ["repetition_penalty", "temperature", "top_k", "top_p", "min_p"]),
+     # so cold that most probabilities underflow to 0 without any setting cutting them: they cannot be drawn
+     (DecodingSettings(temperature=0.02, top_k=300, repetition_penalty=1.2),
+      ["repetition_penalty", "temperature", "top_k"])],
+    ids=["cuts", "underflow"],
+)
+def test_stages_follow_generate_and_end_at_the_final_distribution(tiny: object, settings: DecodingSettings,
+                                                                  expected: list[str]) -> None:
     ids = tiny.tokenizer(PROMPT)["input_ids"]
-    settings = DecodingSettings(temperature=0.8, top_k=30, top_p=0.7, min_p=0.01, repetition_penalty=1.2)
     dist = next_token(tiny, ids, settings, top_n=12)
     names = [stage.name for stage in dist.stages]
-    assert names == ["repetition_penalty", "temperature", "top_k", "top_p", "min_p"], names
+    assert names == expected, names
     survivors = [stage.survivors for stage in dist.stages]
     assert survivors == sorted(survivors, reverse=True), f"survivors can only shrink: {survivors}"
     last = dist.stages[-1]
-    assert last.survivors == dist.survivors, (last.survivors, dist.survivors)
+    assert last.survivors == dist.survivors, (
+        f"the last stage leaves {last.survivors} tokens but the final distribution {dist.survivors}")
+    final = _plain_final(tiny, ids, settings)
+    assert dist.survivors == int((final > 0).sum()), (
+        f"{dist.survivors} tokens left, but generate()'s distribution gives {int((final > 0).sum())} a chance")
+    underflowed = [c for c in dist.candidates if c.final_prob == 0 and not c.removed_by]
     assert last.shown == tuple(c.final_prob for c in dist.candidates), "the last stage is what sampling draws from"
     assert abs(last.entropy_bits - dist.final_entropy_bits) < 1e-5, (last.entropy_bits, dist.final_entropy_bits)
     for stage in dist.stages:
@@ -199,7 +213,10 @@ def test_stages_follow_generate_and_end_at_the_final_distribution(tiny: object) 
             if cut_at > 0:
                 assert dist.stages[cut_at - 1].shown[dist.candidates.index(c)] > 0.0, f"{c} was cut earlier"
         else:
-            assert c.final_prob > 0, f"{c} has no mass but nothing cut it"
+            assert c.final_prob > 0 or c in underflowed, f"{c} has no mass but nothing cut it"
+    if settings.temperature < 0.1:
+        assert dist.stages[1].survivors < tiny.vocab_size and dist.stages[1].removed_mass == 0, (
+            f"temperature {settings.temperature} cuts nothing, yet leaves only {dist.stages[1].survivors} tokens")
 
 
 def test_bad_words_cut_and_report_the_word(tiny_gpt2: object) -> None:
@@ -273,7 +290,8 @@ def test_reading_says_greedy_at_temperature_zero(tiny_gpt2: object) -> None:
 
 
 @pytest.mark.parametrize(("prob", "text"), [(0.97, "97%"), (0.999, "99.9%"), (1.0, "100%"), (0.032, "3.2%"),
-                                            (0.0004, "<0.1%"), (0.0, "0%")])
+                                            (0.0004, "<0.1%"), (0.0, "0%"), (0.9994, "99.9%"), (0.9995, ">99.9%"),
+                                            (0.9996, ">99.9%"), (0.99999, ">99.9%"), (1e-12, "<0.1%")])
 def test_percent(prob: float, text: str) -> None:
     assert percent(prob) == text, (prob, percent(prob))
 

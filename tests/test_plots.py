@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -29,6 +30,15 @@ def _dist(tiny_gpt2: object, settings: DecodingSettings, *, logits: torch.Tensor
     if logits is None:
         logits = torch.randn(tiny_gpt2.vocab_size, generator=generator) * 3
     return from_logits(SimpleNamespace(tokenizer=tiny_gpt2.tokenizer), [5, 6, 7], logits, settings, top_n=top_n)
+
+
+def _browser_json(fig: object) -> dict:
+    """The figure as the browser's JSON.parse reads it: NaN and Infinity are not JSON, and it refuses them."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"the figure's JSON holds {constant}, which the browser cannot parse")
+
+    return json.loads(fig.to_json(), parse_constant=refuse)
 
 
 def _candidate(token_id: int, text: str) -> Candidate:
@@ -62,10 +72,13 @@ def test_bar_chart_shows_raw_and_final_with_cuts_greyed(tiny_gpt2: object, setti
     hover = raw.customdata[0]
     first = dist.candidates[0]
     assert list(hover[:4]) == [first.id, first.logit, first.logprob, first.rank], hover
-    assert all(word in raw.hovertemplate for word in ("logit", "log-prob", "rank")), raw.hovertemplate
+    assert all(word in raw.hovertemplate[0] for word in ("logit", "log-prob", "rank")), raw.hovertemplate
+    assert "logit" not in raw.hovertemplate[-1], f"the rest of the vocabulary has no logit: {raw.hovertemplate[-1]}"
+    missing = [row for row in raw.customdata if any(isinstance(v, float) and math.isnan(v) for v in row)]
+    assert not missing, f"NaN hover data reaches the browser as null, under a number format: {missing}"
     greedy = [a for a in fig.layout.annotations if a.text == "greedy"]
     assert len(greedy) == 1 and greedy[0].x == labels[[c.id for c in dist.candidates].index(dist.greedy_id)], greedy
-    json.loads(fig.to_json())  # what gr.Plot sends to the browser
+    _browser_json(fig)  # what gr.Plot sends to the browser
 
 
 def test_a_long_tail_bar_is_cut_off_and_labelled(tiny_gpt2: object) -> None:
@@ -74,6 +87,7 @@ def test_a_long_tail_bar_is_cut_off_and_labelled(tiny_gpt2: object) -> None:
     assert flat.other_mass > 0.9, flat.other_mass
     top = max(c.prob for c in flat.candidates)
     assert fig.layout.yaxis.range[1] < flat.other_mass and fig.layout.yaxis.range[1] >= top, fig.layout.yaxis.range
+    _browser_json(fig)
     note = [a for a in fig.layout.annotations if a.name == "other"]
     assert note and "bar cut off" in note[0].text and f"{flat.other_mass:.0%}" in note[0].text, note
 
@@ -98,7 +112,7 @@ def test_pipeline_has_one_panel_per_processor_in_order(tiny_gpt2: object) -> Non
         assert tuple(bar.x) == stage.shown, f"panel {stage.name} shows other numbers"
     marks = [trace for trace in fig.data if trace.type == "scatter"]
     assert sum(len(m.y) for m in marks) >= sum(1 for c in dist.candidates if c.removed), "every cut is marked"
-    json.loads(fig.to_json())
+    _browser_json(fig)
 
 
 def test_greedy_pipeline_ends_with_the_pick(tiny_gpt2: object) -> None:

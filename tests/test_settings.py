@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
+from stepgen.generation import GenerationRequest
 from stepgen.settings import DecodingSettings
 
 
@@ -18,21 +19,39 @@ from stepgen.settings import DecodingSettings
         ({"top_p": 1.5}, r"`top_p` has to be a float > 0 and <= 1, but is 1.5"),
         ({"top_k": -1}, r"`top_k` has to be 0 \(off\) or a strictly positive integer, but is -1"),
         ({"top_k": 2.5}, r"`top_k` has to be a whole number, but is 2.5"),
-        ({"temperature": -0.1}, r"`temperature` has to be 0 \(greedy\) or a positive float, but is -0.1"),
+        ({"temperature": -0.1}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is -0.1"),
+        # dividing logits by these overflows float32: inf scores, NaN probabilities
+        ({"temperature": 1e-40}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is 1e-40"),
+        ({"temperature": 0.009}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is 0.009"),
         ({"temperature": math.nan}, r"`temperature` has to be a finite number, but is nan"),
         ({"min_p": 2}, r"`min_p` has to be a float >= 0 and <= 1, but is 2.0"),
         ({"typical_p": 0}, r"`typical_p`"),
         ({"epsilon_cutoff": 1}, r"`epsilon_cutoff`"),
         ({"eta_cutoff": -0.5}, r"`eta_cutoff`"),
-        ({"repetition_penalty": 0}, r"`repetition_penalty` has to be a strictly positive float, but is 0.0"),
+        ({"repetition_penalty": 0}, r"`repetition_penalty` has to be a float >= 0.01, but is 0.0"),
+        ({"repetition_penalty": 1e-40}, r"`repetition_penalty` has to be a float >= 0.01, but is 1e-40"),
         ({"no_repeat_ngram_size": -2}, r"`no_repeat_ngram_size`"),
         ({"temperature": "hot"}, r"`temperature` has to be a number, but is 'hot'"),
         ({"bad_words": [1, 2]}, r"`bad_words` has to be a list of words"),
+        ({"bad_words": 5}, r"`bad_words` has to be a list of words, but is 5"),
     ],
 )
 def test_invalid_settings_name_the_argument_and_the_value(values: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DecodingSettings(**values)
+
+
+def test_the_smallest_divisors_are_allowed_and_the_playground_inherits_the_bounds() -> None:
+    low = DecodingSettings(temperature=0.01, repetition_penalty=0.01)
+    assert (low.temperature, low.repetition_penalty) == (0.01, 0.01), f"0.01 is the documented minimum: {low}"
+    for name in ("temperature", "repetition_penalty"):
+        with pytest.raises(ValueError, match=f"`{name}` has to be .*>= 0.01, but is 1e-40"):
+            GenerationRequest.from_dict({"do_sample": True, name: 1e-40})
+
+
+def test_bad_words_none_means_no_bad_words() -> None:
+    assert DecodingSettings(bad_words=None) == DecodingSettings(), "None must mean no bad words, as in from_dict"
+    assert DecodingSettings(bad_words=None).bad_words == (), DecodingSettings(bad_words=None)
 
 
 def test_from_dict_refuses_unknown_names_and_treats_none_as_default() -> None:
@@ -62,6 +81,18 @@ def test_bad_words_cover_the_word_with_and_without_a_leading_space(tiny_gpt2: ob
     ids = DecodingSettings(bad_words=("night",)).bad_words_ids(tokenizer)
     assert tokenizer(" night", add_special_tokens=False)["input_ids"] in ids, f"' night' is missing from {ids}"
     assert tokenizer("night", add_special_tokens=False)["input_ids"] in ids, f"'night' is missing from {ids}"
+
+
+@pytest.mark.parametrize(("kind", "bare", "spaced"), [("gpt2", "rain", "Ġrain"), ("llama", "rain", "▁rain")])
+def test_bad_words_ban_the_bare_piece_on_every_tokenizer(request: pytest.FixtureRequest, kind: str, bare: str,
+                                                        spaced: str) -> None:
+    """A SentencePiece tokenizer adds its prefix space to a word alone ('rain' -> '▁rain'), so the piece the
+    model writes with no space before it ('rain', after a line break or a quote) must be found in context."""
+    tokenizer = request.getfixturevalue(f"tiny_{kind}").tokenizer
+    ids = DecodingSettings(bad_words=("rain",)).bad_words_ids(tokenizer)
+    pieces = [tokenizer.convert_ids_to_tokens(sequence) for sequence in ids]
+    assert [bare] in pieces, f"the bare piece {bare!r} is not banned: {pieces}"
+    assert [spaced] in pieces, f"the spaced piece {spaced!r} is not banned: {pieces}"
 
 
 def test_processor_order_is_generates_own_order(tiny: object) -> None:

@@ -103,7 +103,8 @@ def test_step_records_the_probabilities_plain_transformers_computes(tiny: object
         assert chosen.rank == 1 + int((raw > raw[chosen.token_id]).sum()), chosen
         assert result.ids == ids + (chosen.token_id,), result.ids
         assert [c.id for c in chosen.alternatives[:5]] == raw.argsort(descending=True)[:5].tolist(), chosen.alternatives
-        assert result.next.n_input_tokens == len(ids) + 1
+        assert result.next.n_input_tokens == len(ids) + 1, (
+            f"the next distribution reads {result.next.n_input_tokens} tokens, not the {len(ids) + 1} after the step")
     assert result.step.final_prob == 0.0, "the least likely token is cut by top_k=5 yet was recorded as drawable"
 
 
@@ -174,12 +175,14 @@ def test_session_undo_fork_switch_keep_paths(tiny_gpt2: object) -> None:
     assert forked.ids == original[:position] + (other,), forked.ids
     assert forked.branches[0].ids == original, "forking changed the old path"
     assert forked.branch.fork_at == position and forked.branch.parent == 0, forked.branch
-    assert stepping.divergence(forked.ids, original) == position
+    assert stepping.divergence(forked.ids, original) == position, (
+        f"the paths share {stepping.divergence(forked.ids, original)} tokens, not the {position} before the fork")
     back = stepping.switch(forked, 0)
     assert back.ids == original and back.steps == session.steps, "switching back lost the old path"
     again, _ = stepping.fork(tiny_gpt2, back, position, other, settings, store=store)
     assert len(again.branches) == 2 and again.current == 1, "forking to an existing path made a duplicate branch"
-    assert result.step.token_id == other and result.step.strategy == "token"
+    assert result.step.token_id == other and result.step.strategy == "token", (
+        f"the fork must record token {other} chosen as 'token': {result.step}")
 
 
 def test_sampling_continues_the_session_generator(tiny_gpt2: object) -> None:
@@ -189,9 +192,10 @@ def test_sampling_continues_the_session_generator(tiny_gpt2: object) -> None:
     session = stepping.start(tiny_gpt2.name, ids, seed=42)
     for _ in range(10):
         session, _ = stepping.advance(tiny_gpt2, pickle.loads(pickle.dumps(session)), settings, "sample")
-    assert list(session.ids) == _step_n(tiny_gpt2, ids, settings, "sample", 10, seed=42)
+    expected = _step_n(tiny_gpt2, ids, settings, "sample", 10, seed=42)
+    assert list(session.ids) == expected, f"sessions drew differently from one generator:\n{session.ids}\n{expected}"
     reseeded = stepping.reseed(session, 42)
-    assert reseeded.rng_state == b"" and reseeded.ids == session.ids
+    assert reseeded.rng_state == b"" and reseeded.ids == session.ids, "reseeding resets the generator, keeps the text"
 
 
 def _tensors(value: object) -> list[object]:
@@ -209,15 +213,36 @@ def test_session_holds_no_tensors(tiny_gpt2: object) -> None:
     session, _ = stepping.advance(tiny_gpt2, session, DecodingSettings(), "sample")
     session, _ = stepping.force_text(tiny_gpt2, session, " the rain", DecodingSettings())
     assert _tensors(session) == [], "session state holds tensors"
-    assert copy.deepcopy(session) == session
+    assert copy.deepcopy(session) == session, "a deep copy of the session must equal it (plain data only)"
 
 
-def test_force_text_appends_its_tokens(tiny_llama: object) -> None:
-    session = stepping.start(tiny_llama.name, tiny_llama.tokenizer(PROMPT)["input_ids"])
-    forced = tiny_llama.tokenizer(" fell in torrents", add_special_tokens=False)["input_ids"]
-    session, result = stepping.force_text(tiny_llama, session, " fell in torrents", DecodingSettings())
-    assert list(session.ids[-len(forced):]) == forced and result.ids == session.ids, session.ids
-    assert [s.strategy for s in session.steps] == ["forced"] * len(forced)
+def _assert_forced_as_in_the_whole_text(loaded: object, texts: list[str]) -> None:
+    """Forcing each text in turn appends what the tokenizer gives it inside the whole text."""
+    tokenizer = loaded.tokenizer
+    session = stepping.start(loaded.name, tokenizer(PROMPT)["input_ids"])
+    for text in texts:
+        session, result = stepping.force_text(loaded, session, text, DecodingSettings(), store=KVStore(2**26))
+        assert result.ids == session.ids, f"the result's ids are not the session's: {result.ids} vs {session.ids}"
+    whole = tokenizer(PROMPT + "".join(texts))["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(list(session.ids))
+    assert list(session.ids) == whole, (
+        f"forced tokens differ from the whole text's:\n{pieces}\n{tokenizer.convert_ids_to_tokens(whole)}")
+    forced = len(whole) - len(tokenizer(PROMPT)["input_ids"])
+    assert [s.strategy for s in session.steps] == ["forced"] * forced, [s.strategy for s in session.steps]
+
+
+def test_force_text_appends_the_tokens_of_the_text_in_context(tiny: object) -> None:
+    """A SentencePiece tokenizer splits ' fell' alone as '▁', '▁fell' (its prefix space, then the space):
+    after 'the rain' the same text is '▁fell', and that is what must be appended."""
+    _assert_forced_as_in_the_whole_text(tiny, [" fell", " in", " torrents"])
+
+
+def test_force_text_that_merges_into_the_last_token_is_split_as_after_a_line_break(tiny_llama: object) -> None:
+    tokenizer = tiny_llama.tokenizer
+    session = stepping.start(tiny_llama.name, tokenizer("It was a dark and stormy night; the ra")["input_ids"])
+    session, _ = stepping.force_text(tiny_llama, session, "in", DecodingSettings())
+    pieces = tokenizer.convert_ids_to_tokens([s.token_id for s in session.steps])
+    assert "".join(pieces) == "in", f"'in' glued to 'ra' must be appended as bare pieces, without a space: {pieces}"
 
 
 @pytest.mark.parametrize(
@@ -230,6 +255,26 @@ def test_force_text_appends_its_tokens(tiny_llama: object) -> None:
         (lambda m, s: stepping.fork(m, s, 0, 1, DecodingSettings()), "`position` has to be the index of a generated token"),
         (lambda m, s: stepping.force_text(m, s, "", DecodingSettings()), "`text` has to hold at least one token"),
         (lambda m, s: stepping.switch(s, 3), "`branch` has to be from 0 to 0"),
+        # ids, strategies, token ids and seeds of the wrong type are refused by name, never truncated
+        (lambda m, s: stepping.step(m, [5, 6.9], DecodingSettings(), "greedy"),
+         "`token_ids` has to be a list of integers, but holds 6.9"),
+        (lambda m, s: stepping.step(m, [5, "x"], DecodingSettings(), "greedy"),
+         "`token_ids` has to be a list of integers, but holds 'x'"),
+        (lambda m, s: stepping.step(m, s.ids, DecodingSettings(), 5), "`strategy` has to be one of .* but is 5"),
+        (lambda m, s: stepping.step(m, s.ids, DecodingSettings(), "token", token_id="5"),
+         "`token_id` has to be an integer .* but is '5'"),
+        (lambda m, s: stepping.step(m, s.ids, DecodingSettings(), "token", token_id=5.5),
+         "`token_id` has to be an integer .* but is 5.5"),
+        (lambda m, s: stepping.advance(m, s, DecodingSettings(), "forced", token_id=None),
+         "`token_id` has to be an integer .* but is None"),
+        (lambda m, s: stepping.start(m.name, [5, 6.9]), "`prompt_ids` has to be a list of integers, but holds 6.9"),
+        (lambda m, s: stepping.start(m.name, s.ids, seed=2**31), "`seed` has to be an integer from 0 to 2147483647"),
+        (lambda m, s: stepping.reseed(s, 1.5), "`seed` has to be an integer from 0 to 2147483647, but is 1.5"),
+        (lambda m, s: stepping.reseed(s, "3"), "`seed` has to be an integer from 0 to 2147483647, but is '3'"),
+        (lambda m, s: stepping.distribution(m, s.ids, DecodingSettings(), top_n="10"), "`top_n` has to be an integer"),
+        (lambda m, s: stepping.force_text(m, s, 5, DecodingSettings()), "`text` has to be a string, but is 5"),
+        (lambda m, s: stepping.force_text(m, s, "a\ud800", DecodingSettings()),
+         r"`text` has to be valid Unicode, but holds a lone surrogate \(\\ud800\) at position 1"),
     ],
 )
 def test_bad_requests_are_refused_by_name(tiny_gpt2: object, call: object, message: str) -> None:
@@ -238,10 +283,19 @@ def test_bad_requests_are_refused_by_name(tiny_gpt2: object, call: object, messa
         call(tiny_gpt2, session)
 
 
+def test_a_whole_float_is_an_id() -> None:
+    assert stepping.start("m", [5.0, 6]).prompt_ids == (5, 6), "whole floats (as JSON sends them) are ids"
+
+
 def test_stepping_stops_at_the_context_window(tiny_gpt2: object) -> None:
     ids = (5,) * tiny_gpt2.context_length
     with pytest.raises(ValueError, match="context window"):
         stepping.step(tiny_gpt2, ids, DecodingSettings(), "greedy")
+
+
+@pytest.mark.slow
+def test_embedded_force_text_appends_the_tokens_of_the_text_in_context(embedded: object) -> None:
+    _assert_forced_as_in_the_whole_text(embedded, [" fell", " in", " torrents"])
 
 
 @pytest.mark.slow
@@ -274,7 +328,7 @@ def test_step_endpoint_takes_one_greedy_step(client: object, tiny_gpt2_dir: obje
     again = client.predict(token_ids=out["token_ids"], strategy="greedy", temperature=0, api_name="/step")
     assert (again["reused_tokens"], again["computed_tokens"]) == (len(ids) + 1, 1), "an API step reran the prefix"
     by_prompt = client.predict(prompt=PROMPT, strategy="greedy", temperature=0, api_name="/step")
-    assert by_prompt["token_ids"] == expected
+    assert by_prompt["token_ids"] == expected, f"by prompt {by_prompt['token_ids']} vs generate()'s {expected}"
 
 
 def test_step_endpoint_sampling_follows_the_documented_seed_rule(client: object, tiny_gpt2_dir: object) -> None:
@@ -290,7 +344,9 @@ def test_step_endpoint_sampling_follows_the_documented_seed_rule(client: object,
         generator = torch.Generator().manual_seed(seed * 2**32 + len(ids))
         expected = int(torch.multinomial(dist.final_probs, 1, generator=generator))
         assert out["chosen"]["id"] == expected and out["seed"] == seed, (seed, out["chosen"]["id"], expected)
-        assert abs(out["chosen"]["final_prob"] - float(dist.final_probs[expected])) < 1e-6
+        assert abs(out["chosen"]["final_prob"] - float(dist.final_probs[expected])) < 1e-6, (
+            f"recorded final prob {out['chosen']['final_prob']} vs the distribution's "
+            f"{float(dist.final_probs[expected])}")
     chosen = client.predict(token_ids=ids, strategy="5", api_name="/step")
     assert chosen["token_ids"][-1] == 5 and chosen["chosen"]["strategy"] == "token", chosen["chosen"]
 
