@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pytest  # noqa: E402
 
 import tiny_models  # noqa: E402
+import torch  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 from stepgen.embedded import embedded_gguf  # noqa: E402
 from stepgen.loading import LoadedModel, load_model  # noqa: E402
 
@@ -31,6 +33,19 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.build("llama", tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def long_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small GPT-2 with a 2048-token context, so that a 1000-token run lasts long enough to be stopped half-way."""
+    folder = tmp_path_factory.mktemp("tiny-gpt2-long")
+    tokenizer = tiny_models.gpt2_tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=256, n_layer=8, n_head=2,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

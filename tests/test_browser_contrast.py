@@ -1,4 +1,5 @@
-"""Probability colours stay readable: WCAG contrast of every coloured token, in light and in dark mode.
+"""Probability colours and grey hints stay readable: WCAG contrast of every coloured token and of the subdued
+text around them, in light and in dark mode.
 
 The colour scales (cividis, viridis, alternating chips) go from very dark to very
 light, so the ink on each token must follow its background. This measures, in
@@ -76,10 +77,12 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str
         page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length >= 4")
         _check(page, ".step-gen-tok", "generated tokens of the Step tab")
         _check(page, ".step-chip", "candidate chips of the Step tab")
+        _check(page, ".step-prompt-tok, .step-legend, .step-chip-prob", "prompt tokens and grey hints of the Step tab")
 
         page.get_by_role("tab", name="generate() playground").click()
         page.locator("#pg-run").click()
         page.locator("#pg-status").get_by_text("Done").wait_for()
         _check(page, ".pg-tok", "generated tokens of the playground")
+        _check(page, ".pg-legend, .pg-seq-head, .pg-prompt", "grey hints and the prompt in the playground")
     finally:
         context.close()

@@ -5,24 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
-import tiny_models
 from stepgen.generation import GenerationRequest, generate
-
-
-@pytest.fixture(scope="module")
-def long_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small GPT-2 with a 2048-token context, so that a 1000-token run lasts long enough to be stopped half-way."""
-    folder = tmp_path_factory.mktemp("tiny-gpt2-long")
-    tokenizer = tiny_models.gpt2_tokenizer()
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=2048, n_embd=256, n_layer=8, n_head=2,
-                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 IDLE = """() => Array.from(document.querySelectorAll('#playground-tab [data-testid=status-tracker]'))

@@ -7,6 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 import gradio as gr
 import pytest
 
+from stepgen.generation import GenerationRequest
+from stepgen.settings import DecodingSettings
 from ui import deeplinks
 from ui.deeplinks import DeepLink, decode, encode, field_for, parse_query, share_url, tab_view, to_query
 
@@ -272,3 +274,49 @@ def test_a_step_link_replays_its_path_with_its_settings(browser: object, app_url
         assert query.get("path") == ",".join(map(str, path)) and query.get("prompt") == prompt, query
     finally:
         page.context.close()
+
+
+def test_a_preset_in_a_link_sets_its_knobs_and_the_links_own_values_win() -> None:
+    from ui import playground_tab
+
+    with gr.Blocks():
+        view = tab_view("playground", playground_tab.build(gr.State("")))
+    link = parse_query({"tab": "playground", "preset": "creative sampling", "temperature": "0.5"}, TABS)
+    values, problems = deeplinks.view_values(view, link)
+    creative = playground_tab.PRESETS["creative sampling"]
+    assert not problems, problems
+    assert values["do_sample"] is True and values["top_p"] == creative["top_p"], f"the preset was not applied: {values}"
+    assert values["temperature"] == 0.5, f"the link's own temperature lost to the preset's: {values['temperature']}"
+    assert "max_new_tokens" not in values and "seed" not in values, "a preset must leave length and seed alone"
+
+
+def test_a_path_with_a_bad_token_keeps_the_steps_before_it_and_says_so(tiny_gpt2: object) -> None:
+    from ui import step_tab
+
+    good = [11, 12]
+    defaults = {**DecodingSettings().to_dict(), "bad_words": ""}
+    settings = [defaults[name] for name in step_tab.SETTING_NAMES] + [step_tab.DEFAULT_TOP_N]
+    view = step_tab._restore(str(tiny_gpt2.name), "It was", 0, [*good, 10**8, 13], *settings)
+    session, explanation, path = view[0], view[4], view[-1]
+    assert list(path) == good, f"the steps before the bad token were lost: {path}"
+    assert list(session.ids[-2:]) == good, session.ids
+    assert "token 3" in explanation and "left out" in explanation and "`token_id`" in explanation, explanation
+
+
+def test_a_failed_load_puts_the_served_model_back_in_the_picker(tiny_gpt2_dir: object) -> None:
+    from ui import header
+
+    served = str(tiny_gpt2_dir)
+    model, status, picker = header._pick("./missing-folder", served, progress=lambda *a, **k: None)
+    assert model == served and picker["value"] == served, f"the picker shows {picker!r}, the session uses {model!r}"
+    assert "Still serving" in status, status
+
+
+def test_an_empty_prompt_is_refused_before_the_playground_says_generating(tiny_gpt2: object) -> None:
+    from ui import playground_tab
+
+    knobs = {**GenerationRequest().to_dict(), "bad_words": "", "stop_strings": "", "seed": ""}
+    run = playground_tab._run(tiny_gpt2.name, "", *[knobs[name] for name in playground_tab.KNOBS], None)
+    with pytest.raises(gr.Error, match="type a prompt"):
+        next(run)
+

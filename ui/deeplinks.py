@@ -31,6 +31,7 @@ import gradio as gr
 from gradio import route_utils
 
 from ui import header
+from ui.errors import message
 
 RESERVED = ("tab", "model", "path")
 """URL keys that are not a tab's control names."""
@@ -215,20 +216,24 @@ class TabView:
     fields: dict[str, tuple[Field, gr.components.Component]]
     path: gr.components.Component | None = None
     run: gr.Button | None = None
+    expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Fills in the values a link implies (the playground's ``preset`` sets its knobs), before the link's own."""
 
 
 def tab_view(tab_id: str, components: Mapping[str, Any]) -> TabView:
-    """The URL fields in the dict a tab's ``build()`` returned (its ``path`` and ``run`` entries are special)."""
+    """The URL fields in the dict a tab's ``build()`` returned (its ``path``, ``run`` and ``expand`` entries are
+    special)."""
     fields: dict[str, tuple[Field, gr.components.Component]] = {}
     for name, component in components.items():
-        if name in RESERVED or name == "run":
+        if name in RESERVED or name in ("run", "expand"):
             continue
         spec = field_for(name, component)
         if spec is not None:
             fields[name] = (spec, component)
     path = components.get("path")
     run = components.get("run")
-    return TabView(tab_id, fields, path if path is not None else None, run if isinstance(run, gr.Button) else None)
+    return TabView(tab_id, fields, path if path is not None else None, run if isinstance(run, gr.Button) else None,
+                   components.get("expand"))
 
 
 def view_values(view: TabView, link: DeepLink) -> tuple[dict[str, Any], list[str]]:
@@ -243,6 +248,8 @@ def view_values(view: TabView, link: DeepLink) -> tuple[dict[str, Any], list[str
             values[key] = decode(spec, text)
         except ValueError as error:
             problems.append(str(error))
+    if view.expand is not None:
+        values = view.expand(values)
     return values, problems
 
 
@@ -339,7 +346,7 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
             model, text = header.switch_model(link.model, current_model, progress=_quiet)
             out.update({model_state: model, status: text})
             if picker is not None:
-                out[picker] = gr.Dropdown(value=model)
+                out[picker] = gr.update(value=model)
         view = tab_views.get(link.tab) if link.tab else None
         if view is not None:
             values, wrong = view_values(view, link)
@@ -356,7 +363,7 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                 try:
                     out.update(zip(replay.outputs, replay.fn(*args), strict=True))
                 except Exception as error:  # noqa: BLE001 - a bad path must not lose the rest of the view
-                    problems.append(str(error))
+                    problems.append(message(error))
         for problem in problems:
             gr.Warning(f"Part of this link was ignored: {problem}")
         # Gradio reads an empty dict as one output value, not as "update nothing"

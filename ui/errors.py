@@ -39,3 +39,8 @@ def user_errors(fn: F) -> F:
             raise gr.Error(str(error), print_exception=False) from error
 
     return call  # type: ignore[return-value]
+
+
+def message(error: BaseException) -> str:
+    """The sentence an error carries (``str()`` of a ``gr.Error`` is its message in quotes)."""
+    return error.message if isinstance(error, gr.Error) else str(error)

@@ -35,6 +35,12 @@ def switch_model(name: str, current: str, progress: gr.Progress = gr.Progress(tr
     return loaded.name, describe(loaded)
 
 
+def _pick(name: str, current: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, Any]:
+    """The picker's handler: switch, and show in the picker the model really served (the old one on failure)."""
+    model, text = switch_model(name, current, progress)
+    return model, text, gr.update(value=model)
+
+
 def show_current(current: str) -> str:
     try:
         return describe(get_model(current))
@@ -71,8 +77,8 @@ def build_header() -> tuple[gr.State, gr.Markdown]:
         )
         load = gr.Button("Load model", scale=1, elem_id="load-model")
     status = gr.Markdown(elem_id="model-status")
-    load.click(switch_model, [picker, model_state], [model_state, status], api_visibility="private")
-    picker.select(switch_model, [picker, model_state], [model_state, status], api_visibility="private")
+    load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private")
+    picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private")
     gr.api(load_model, api_name="load_model")
     gr.api(list_models, api_name="models")
     return model_state, status

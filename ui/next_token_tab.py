@@ -19,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from stepgen.distribution import Distribution, check_top_n, next_token
+from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
 from stepgen.explain import SETTING_HELP, quoted, reading
 from stepgen.plots import (
     CANDIDATE_HEADERS,
@@ -31,6 +31,7 @@ from stepgen.plots import (
 )
 from stepgen.registry import default_model, get_model
 from stepgen.settings import DecodingSettings
+from stepgen.tokenize import check_unicode
 from ui.errors import user_errors
 
 EXAMPLES = [
@@ -50,12 +51,12 @@ PIPELINE_NOTE = (
 
 
 def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> list[int]:
-    """The ids to continue: ``token_ids`` as given, else the prompt as the model's tokenizer encodes it."""
-    if token_ids is not None and len(token_ids) > 0:
+    """The ids to continue: ``token_ids`` as given (checked), else the prompt as the model's tokenizer encodes it."""
+    if token_ids is not None and (isinstance(token_ids, (str, bytes)) or len(token_ids) > 0):
         if prompt:
             raise ValueError("Give either `prompt` or `token_ids`, not both.")
-        return list(token_ids)
-    return list(loaded.tokenizer(prompt)["input_ids"])
+        return check_ids(loaded, token_ids)
+    return list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
 
 
 def split_words(text: str) -> tuple[str, ...]:
@@ -171,7 +172,7 @@ def next_token_api(
     settings = DecodingSettings(
         temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
         epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=tuple(bad_words or ()),
+        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=bad_words or (),
     )
     top_n = check_top_n(top_n)
     loaded = get_model(model or default_model())
@@ -203,8 +204,11 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
             message = gr.Markdown(elem_id="next-message")
             summary_box = gr.Markdown(elem_id="next-reading")
-            chart = gr.Plot(label="Top tokens: the model's probability and the probability after your settings",
-                            elem_id="next-chart", elem_classes=["stepgen-plot"])
+            # the caption is Markdown, not the plot's label: Gradio draws a label over the top of the plot,
+            # where plotly puts the legend
+            gr.Markdown("**Top tokens**: the model's probability and the probability after your settings",
+                        elem_id="next-chart-caption")
+            chart = gr.Plot(show_label=False, elem_id="next-chart", elem_classes=["stepgen-plot"])
             table = gr.Dataframe(headers=CANDIDATE_HEADERS, interactive=False, elem_id="next-table", max_height=420,
                                  label="The same numbers (log-prob is the natural log of the raw probability)")
         with gr.Column(scale=1, min_width=280, elem_id="next-settings"):

@@ -16,6 +16,7 @@ text that reaches the page goes through ``html.escape``.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import threading
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from stepgen.generation import (
     GenerationRequest,
     GenerationResult,
     effective_config,
-    generate,
+    prompt_ids,
     stream,
 )
 from stepgen.registry import default_model, get_model
@@ -53,7 +54,8 @@ HELP = {
     "early_stopping": "Beam search only: stop as soon as num_beams candidates have ended.",
     "num_return_sequences": "How many texts to return (sampling: independent draws; beams: the best beams).",
     "stop_strings": "Stop when the text ends with one of these (comma-separated; \\n means a newline).",
-    "seed": "Seeds torch's random generator for sampling; empty = a random seed, shown after the run.",
+    "seed": "Seeds torch's random generator for sampling: the same seed gives the same text. Empty = a new "
+            "random seed each run (shown after it; 'Use last seed' puts it here to repeat or share that text).",
 }
 KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
          "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
@@ -92,25 +94,45 @@ def request_from_controls(values: dict[str, Any]) -> GenerationRequest:
     knobs = dict(values)
     knobs["bad_words"] = _words(knobs.get("bad_words"))
     knobs["stop_strings"] = _stop_strings(knobs.get("stop_strings"))
-    seed = knobs.get("seed")
-    knobs["seed"] = None if seed in (None, "") else seed
+    knobs["seed"] = parse_seed(knobs.get("seed"))
     return GenerationRequest.from_dict(knobs)
 
 
-def preset_values(name: str) -> list[Any]:
-    """The control values of a preset, in :data:`KNOBS` order (max_new_tokens and seed are left alone)."""
+def parse_seed(value: Any) -> int | None:
+    """The seed a control or an API call gives: None (empty, or -1 as in /step) means 'pick one at random'."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"`seed` has to be a whole number (or empty for a random one), but is {value!r}") from None
+    return None if value == -1 else value
+
+
+KEPT_BY_PRESETS = ("max_new_tokens", "seed")
+"""Knobs a preset leaves as they are: how long a text and which random draw are the reader's choice."""
+
+
+def preset_knobs(name: str) -> dict[str, Any]:
+    """The control values a preset sets, by knob name (every knob but :data:`KEPT_BY_PRESETS`)."""
     if name not in PRESETS:
         raise ValueError(f"`preset` has to be one of {', '.join(PRESETS)}, but is {name!r}")
     data = GenerationRequest.from_dict(PRESETS[name]).to_dict()
-    out: list[Any] = []
-    for knob in KNOBS:
-        if knob in ("max_new_tokens", "seed"):
-            out.append(gr.skip())
-        elif knob in ("bad_words", "stop_strings"):
-            out.append(", ".join(data[knob]))
-        else:
-            out.append(data[knob])
-    return out
+    return {knob: ", ".join(data[knob]) if knob in ("bad_words", "stop_strings") else data[knob]
+            for knob in KNOBS if knob not in KEPT_BY_PRESETS}
+
+
+def preset_values(name: str) -> list[Any]:
+    """The control values of a preset, in :data:`KNOBS` order (the knobs it keeps are left alone)."""
+    knobs = preset_knobs(name)
+    return [knobs[knob] if knob in knobs else gr.skip() for knob in KNOBS]
+
+
+def link_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A link's control values with its ``preset`` filled in: the preset's knobs, then the link's own values."""
+    name = values.get("preset")
+    return {**preset_knobs(name), **values} if name in PRESETS else values
 
 
 # --- result -> HTML ----------------------------------------------------------------
@@ -231,12 +253,14 @@ def _run(
     model_name: str, prompt: str, max_new_tokens: float, min_new_tokens: float, do_sample: bool, temperature: float,
     top_k: float, top_p: float, min_p: float, typical_p: float, epsilon_cutoff: float, eta_cutoff: float,
     repetition_penalty: float, no_repeat_ngram_size: float, bad_words: str, num_beams: float, length_penalty: float,
-    early_stopping: bool, num_return_sequences: float, stop_strings: str, seed: float | None, request: gr.Request,
+    early_stopping: bool, num_return_sequences: float, stop_strings: str, seed: str | None, request: gr.Request,
 ) -> Iterator[tuple[Any, ...]]:
-    """Stream one run into (status, text, chart, effective config, code); the knobs come in :data:`KNOBS` order."""
+    """Stream one run into (status, text, chart, effective config, code, last seed); the knobs come in
+    :data:`KNOBS` order."""
     values = dict(locals())
     knobs = request_from_controls({name: values[name] for name in KNOBS})  # a bad knob stops here, before any work
     loaded = get_model(model_name)
+    prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
     key = request.session_hash if request is not None else ""
     stop = threading.Event()
     with _RUNS_LOCK:
@@ -246,26 +270,32 @@ def _run(
     try:
         yield ("Generating…" if knobs.streams else "Beam search is running: transformers cannot stream it, the "
                "result appears when it is done.", sequences_html(prompt, (), sampling), None,
-               effective_html(effective_config(loaded, knobs)), "")
+               effective_html(effective_config(loaded, knobs)), "", skip)
         for update in stream(loaded, prompt, knobs, stop=stop):
             if update.result is not None:
                 result = update.result
                 yield (_status(result), sequences_html(prompt, result.sequences, sampling), entropy_figure(result),
-                       effective_html(result.effective), python_code(result))
+                       effective_html(result.effective), python_code(result),
+                       result.request.seed if sampling else skip)
                 return
             if update.status == "waiting":
                 yield ("Waiting: another session is sampling. Sampling runs take turns so that a seed always "
-                       "gives the same text.", skip, skip, skip, skip)
+                       "gives the same text.", skip, skip, skip, skip, skip)
                 continue
             # stream() itself sends at most ten updates a second
             written = sum(len(s.tokens) for s in update.sequences)
             yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling),
-                   skip, skip, skip)
+                   skip, skip, skip, skip)
     finally:
         stop.set()  # also when Gradio closes this generator: the worker stops at its next step
         with _RUNS_LOCK:
             if _RUNS.get(key) is stop:
                 del _RUNS[key]
+
+
+def _last_seed(seed: int | None) -> str | Any:
+    """The seed of the last sampled run, for the seed box (nothing to do before the first one)."""
+    return gr.skip() if seed is None else str(seed)
 
 
 def _stop(request: gr.Request) -> None:
@@ -299,8 +329,11 @@ def generate_api(
     num_return_sequences: int = 1,
     stop_strings: list[str] | None = None,
     seed: int | None = None,
-) -> dict[str, Any]:
+) -> Iterator[dict[str, Any]]:
     """Run model.generate() on a prompt with the given knobs; return every sequence with per-token probabilities.
+
+    Streams: `predict` returns the final result; `submit` also yields the sequences while they grow (with
+    "status": "running"; beam search only at the end). Cancelling the job stops the work on the server.
 
     Parameters:
         prompt: the text to continue (encoded by the model's tokenizer as `tokenizer(prompt)` does).
@@ -317,15 +350,16 @@ def generate_api(
         eta_cutoff: entropy-dependent cut-off (0 = off).
         repetition_penalty: penalise tokens already present (1 = off).
         no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
-        bad_words: words that may never be written (with and without a leading space).
+        bad_words: words that may never be written, with and without a leading space (a list; a single string
+            is one word).
         num_beams: beam search width (1 = no beam search; at most 16).
         length_penalty: beam search: exponent of the length when ranking finished beams.
         early_stopping: beam search: stop once num_beams candidates have ended.
         num_return_sequences: how many sequences to return (<= num_beams with beams; sampling draws independently).
-        stop_strings: stop when the text ends with one of these.
-        seed: seed for sampling (empty: a random seed is picked and returned).
+        stop_strings: stop when the text ends with one of these (a list; a single string is one stop string).
+        seed: seed for sampling (empty or -1: a random seed is picked and returned).
 
-    Returns {"sequences": [{"text", "token_ids", "tokens": [{"id", "text", "prob", "final_prob", "rank",
+    Returns {"status": "done", "sequences": [{"text", "token_ids", "tokens": [{"id", "text", "prob", "final_prob", "rank",
     "entropy", "final_entropy"}], "logprob", "perplexity", "finish", "beam_score"}], "code", "mode", "seed",
     "effective": {"settings", "warnings"}, "generate_kwargs", "prompt_ids", "stopped", "seconds", ...}.
     `text` and `token_ids` are the continuation only; `prob` is the model's softmax probability of the token,
@@ -336,13 +370,18 @@ def generate_api(
         "max_new_tokens": max_new_tokens, "min_new_tokens": min_new_tokens, "do_sample": do_sample,
         "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
         "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff, "repetition_penalty": repetition_penalty,
-        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": list(bad_words or ()), "num_beams": num_beams,
+        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": bad_words or (), "num_beams": num_beams,
         "length_penalty": length_penalty, "early_stopping": early_stopping,
-        "num_return_sequences": num_return_sequences, "stop_strings": list(stop_strings or ()), "seed": seed,
+        "num_return_sequences": num_return_sequences, "stop_strings": stop_strings or (), "seed": parse_seed(seed),
     })
     loaded = get_model(model or default_model())
-    result = generate(loaded, prompt, knobs)
-    return {**result.to_dict(), "code": python_code(result)}
+    # closing() ends the run when Gradio closes this generator (a cancelled or dropped job): no orphan work
+    with contextlib.closing(stream(loaded, prompt, knobs)) as updates:
+        for update in updates:
+            if update.result is not None:
+                yield {"status": "done", **update.result.to_dict(), "code": python_code(update.result)}
+            elif update.status == "running":
+                yield {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
 
 
 # --- layout -----------------------------------------------------------------------------
@@ -379,7 +418,9 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
                                       elem_id="pg-stop-strings")
             do_sample = gr.Checkbox(value=d.do_sample, label="do_sample", info=HELP["do_sample"],
                                     elem_id="pg-do-sample")
-            seed = gr.Number(value=None, precision=0, label="seed", info=HELP["seed"], elem_id="pg-seed")
+            with gr.Row(equal_height=True):
+                seed = gr.Textbox(label="seed", info=HELP["seed"], placeholder="random", scale=3, elem_id="pg-seed")
+                reuse_seed = gr.Button("Use last seed", size="sm", scale=1, elem_id="pg-reuse-seed")
             temperature = _slider("temperature", 0.0, 2.0, 0.05, s.temperature)
             top_k = _slider("top_k", 0, 200, 1, s.top_k)
             top_p = _slider("top_p", 0.0, 1.0, 0.01, s.top_p)
@@ -408,13 +449,14 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         "num_return_sequences": num_return_sequences, "stop_strings": stop_strings, "seed": seed,
     }
     knob_inputs = [controls[name] for name in KNOBS]
+    last_seed = gr.State(None)
     preset.input(user_errors(preset_values), [preset], knob_inputs, api_visibility="private")
-    run.click(_run, [model_state, prompt, *knob_inputs], [status, output, chart, effective, code],
-              api_visibility="private", show_progress="hidden")
-    prompt.submit(_run, [model_state, prompt, *knob_inputs], [status, output, chart, effective, code],
-                  api_visibility="private", show_progress="hidden")
+    gr.on([run.click, prompt.submit], _run, [model_state, prompt, *knob_inputs],
+          [status, output, chart, effective, code, last_seed], api_visibility="private", show_progress="hidden")
+    reuse_seed.click(_last_seed, [last_seed], [seed], api_visibility="private", show_progress="hidden")
     # its own queue slot: Stop must get through while the run it stops holds one
     stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(generate_api, api_name="generate")
     # no "run" entry: opening a shared link restores the knobs but does not start generating
-    return {"prompt": prompt, "preset": preset, "generate_button": run, "stop": stop, "output": output, **controls}
+    return {"prompt": prompt, "preset": preset, "generate_button": run, "stop": stop, "output": output, **controls,
+            "expand": link_values}

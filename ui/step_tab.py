@@ -27,8 +27,11 @@ from stepgen import stepping
 from stepgen.distribution import check_top_n
 from stepgen.registry import default_model, get_model
 from stepgen.settings import DecodingSettings
-from stepgen.tokens import token_text, visible
+from stepgen.tokenize import Group, TokenSpan, check_unicode, detokenize
+from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
+from ui.deeplinks import MAX_PATH, parse_path
 from ui.errors import user_errors
+from ui.next_token_tab import prompt_ids, split_words
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
 DEFAULT_TOP_N = 9
@@ -71,29 +74,46 @@ def colour(prob: float) -> tuple[str, str]:
 
 
 def text_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
-    """The text so far: prompt tokens plain, generated tokens coloured by their probability, all selectable."""
+    """The text so far: prompt tokens plain, generated tokens coloured by their probability, all selectable.
+
+    Tokens that each hold part of one character (an emoji is often three) show the character on the first of
+    them and a ``+`` on the others, so the text reads as text; hovering a token still gives its own bytes.
+    """
     prompt_len = len(session.prompt_ids)
     parts = ['<div class="step-text" aria-label="The text so far; select a token to see its alternatives">']
-    for pos, token_id in enumerate(session.ids):
-        text = html.escape(token_text(loaded.tokenizer, token_id))
-        chosen = " step-selected" if pos == selected else ""
-        if pos < prompt_len:
-            parts.append(f'<button type="button" class="step-tok step-prompt-tok{chosen}" data-pos="{pos}" '
-                         f'title="prompt token {pos} · id {token_id}">{text}</button>')
-            continue
-        step = session.steps[pos - prompt_len]
-        background, ink = colour(step.prob)
-        parts.append(
-            f'<button type="button" class="step-tok step-gen-tok{chosen}" data-pos="{pos}" data-id="{token_id}" '
-            f'style="background:{background};color:{ink}" '
-            f'title="p={step.prob:.3f} · rank {step.rank} · final p={step.final_prob:.3f} · {step.strategy} · '
-            f'id {token_id}">{text}</button>'
-        )
+    for group in _groups(loaded, session.ids):
+        whole = len(group.tokens) > 1
+        for k, token in enumerate(group.tokens):
+            pos, token_id = token.index, token.id
+            text = html.escape(group.text if k == 0 else "+") if whole else html.escape(token.text)
+            part = (f" · part of {group.text!r} (bytes {hex_bytes(token.bytes)})" if whole else "")
+            classes = "step-tok" + (" step-cont" if whole and k else "") + (" step-selected" if pos == selected else "")
+            if pos < prompt_len:
+                parts.append(f'<button type="button" class="{classes} step-prompt-tok" data-pos="{pos}" '
+                             f'title="prompt token {pos} · id {token_id}{html.escape(part, quote=True)}">{text}</button>')
+                continue
+            step = session.steps[pos - prompt_len]
+            background, ink = colour(step.prob)
+            title = (f"p={step.prob:.3f} · rank {step.rank} · final p={step.final_prob:.3f} · {step.strategy} · "
+                     f"id {token_id}{part}")
+            parts.append(
+                f'<button type="button" class="{classes} step-gen-tok" data-pos="{pos}" data-id="{token_id}" '
+                f'style="background:{background};color:{ink}" title="{html.escape(title, quote=True)}">{text}</button>'
+            )
     parts.append("</div>")
     scale = "".join(f'<span style="background:{c}"></span>' for c in CIVIDIS)
     parts.append(f'<div class="step-legend">probability when chosen: 0 <span class="step-scale">{scale}</span> 1 · '
                  "hover for rank; select a generated token to see its alternatives and fork a branch</div>")
     return "".join(parts)
+
+
+def _groups(loaded: Any, ids: tuple[int, ...]) -> tuple[Group, ...]:
+    """The tokens of ``ids``, those holding parts of one character grouped (see :func:`detokenize`)."""
+    try:
+        return detokenize(loaded.tokenizer, list(ids)).merged()
+    except ValueError:  # an id the tokenizer has no entry for (models may pad their output layer): one by one
+        return tuple(Group((TokenSpan(index, token_id, token_text(loaded.tokenizer, token_id), "", b"", None, None,
+                                      False),)) for index, token_id in enumerate(ids))
 
 
 def chips_html(candidates: Any, *, current: int | None = None, numbered: bool = True) -> str:
@@ -124,8 +144,8 @@ def explain(session: stepping.Session, reused: int, computed: int) -> str:
                 "(no token had to go through the model again).")
     if reused == 0:
         return f"The model read all **{n}** tokens once; their keys and values are now cached for the next step."
-    return (f"The model saw **{n}** tokens; this step reused the cache of the first **{reused}** and ran "
-            f"**{computed}** through the model (the classic loop would run all {n} again).")
+    return (f"The model saw **{n}** tokens: the cache already held the first **{reused}**, so only **{computed}** "
+            f"went through the model (the classic loop would run all {n} again).")
 
 
 def alternatives_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
@@ -145,7 +165,8 @@ def alternatives_html(loaded: Any, session: stepping.Session, selected: int | No
 def branch_choices(loaded: Any, session: stepping.Session) -> list[tuple[str, int]]:
     choices = []
     for index, branch in enumerate(session.branches):
-        tail = "".join(token_text(loaded.tokenizer, t) for t in branch.ids[len(session.prompt_ids):])[-40:]
+        # the bytes of all its tokens read together: a character split over tokens shows as itself
+        tail = readable(b"".join(token_bytes(loaded.tokenizer, t) for t in branch.ids[len(session.prompt_ids):]))[-40:]
         choices.append((f"{index + 1} · {len(branch.ids) - len(session.prompt_ids)} tokens · …{tail}", index))
     return choices
 
@@ -168,12 +189,16 @@ def branch_info(loaded: Any, session: stepping.Session) -> str:
 
 # --- handlers (private glue) ----------------------------------------------------------
 
-SETTING_NAMES = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size")
+SETTING_NAMES = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
+                 "repetition_penalty", "no_repeat_ngram_size", "bad_words")
+"""The decoding settings, in the order the handlers take them (top_n follows them)."""
 
 
 def _settings(values: tuple[Any, ...]) -> tuple[DecodingSettings, int]:
-    *numbers, top_n = values
-    return DecodingSettings(**dict(zip(SETTING_NAMES, numbers))), check_top_n(int(top_n))
+    *controls, top_n = values
+    named = dict(zip(SETTING_NAMES, controls, strict=True))
+    named["bad_words"] = split_words(named["bad_words"] or "")
+    return DecodingSettings(**named), check_top_n(top_n)
 
 
 def _seed(value: Any) -> int:
@@ -181,7 +206,7 @@ def _seed(value: Any) -> int:
 
 
 def _view(loaded: Any, session: stepping.Session, selected: int | None, settings: DecodingSettings, top_n: int,
-          result: stepping.StepResult | None = None) -> tuple[Any, ...]:
+          result: stepping.StepResult | None = None, notice: str = "") -> tuple[Any, ...]:
     if result is None:
         dist, lookup = stepping.distribution(loaded, session.ids, settings, top_n=top_n)
         reused, computed = lookup.reused, lookup.computed
@@ -193,7 +218,7 @@ def _view(loaded: Any, session: stepping.Session, selected: int | None, settings
         selected,
         text_html(loaded, session, selected),
         chips_html(dist.candidates),
-        explain(session, reused, computed),
+        (f"⚠️ {notice}\n\n" if notice else "") + explain(session, reused, computed),
         alternatives_html(loaded, session, selected),
         gr.Radio(choices=branch_choices(loaded, session), value=session.current),
         branch_info(loaded, session),
@@ -205,7 +230,7 @@ def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: A
     """The session to act on: the current one, or a new one when there is none or the model changed."""
     if session is not None and session.model == loaded.name:
         return session
-    return stepping.start(loaded.name, loaded.tokenizer(prompt or "")["input_ids"], _seed(seed))
+    return stepping.start(loaded.name, loaded.tokenizer(check_unicode("prompt", prompt or ""))["input_ids"], _seed(seed))
 
 
 @user_errors
@@ -217,13 +242,23 @@ def _start(model: str, prompt: str, seed: Any, *values: Any) -> tuple[Any, ...]:
 
 @user_errors
 def _restore(model: str, prompt: str, seed: Any, path: Any, *values: Any) -> tuple[Any, ...]:
-    """Start from the prompt and replay a shared path of token ids."""
+    """Start from the prompt and replay a shared path of token ids.
+
+    A token the model cannot take ends the replay there: the steps before it are kept, and the view says
+    which token of the link was left out and why.
+    """
     loaded = get_model(model)
     settings, top_n = _settings(values)
     session = _session(loaded, None, prompt, seed)
-    for token_id in (path or [])[:512]:
-        session, _ = stepping.advance(loaded, session, settings, "token", token_id=int(token_id), top_n=top_n)
-    return _view(loaded, session, None, settings, top_n)
+    notice = ""
+    for index, token_id in enumerate((path or [])[:MAX_PATH]):
+        try:
+            session, _ = stepping.advance(loaded, session, settings, "token", token_id=token_id, top_n=top_n)
+        except ValueError as error:
+            notice = (f"The link's `path` stops here: its token {index + 1} ({token_id!r}) was left out, with "
+                      f"the {len(path) - index - 1} after it. {error}")
+            break
+    return _view(loaded, session, None, settings, top_n, notice=notice)
 
 
 @user_errors
@@ -231,11 +266,14 @@ def _refresh(request: gr.Request, model: str, session: stepping.Session | None, 
              seed: Any, *values: Any) -> tuple[Any, ...]:
     query = dict(getattr(request, "query_params", None) or {})
     if session is None and query.get("tab") == "step" and query.get("path"):
-        # a deep link to a path (see ui.deeplinks): on page load the link's prompt may not be in the box yet
-        path = [part for part in str(query["path"]).split(",") if part.strip()]
-        if not all(part.strip().isdigit() for part in path):
-            raise ValueError(f"`path` has to be comma-separated token ids, but is {query['path']!r}")
-        return _restore(model, query.get("prompt", prompt), seed, [int(part) for part in path], *values)
+        # a deep link to a path (see ui.deeplinks, which also names a path it cannot read): on page load the
+        # link's prompt may not be in the box yet
+        try:
+            path = parse_path(str(query["path"]))
+        except ValueError:
+            path = ()
+        if path:
+            return _restore(model, query.get("prompt", prompt), seed, list(path), *values)
     loaded = get_model(model)
     settings, top_n = _settings(values)
     current = _session(loaded, session, prompt, seed)
@@ -390,20 +428,23 @@ def step_api(
     settings = DecodingSettings(
         temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
         epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=tuple(bad_words or ()),
+        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=bad_words or (),
     )
     top_n = check_top_n(top_n)
     loaded = get_model(model or default_model())
-    if token_ids:
-        if prompt:
-            raise ValueError("Give either `prompt` or `token_ids`, not both.")
-        ids = [int(i) for i in token_ids]
-    else:
-        ids = list(loaded.tokenizer(prompt or "")["input_ids"])
-    strategy = (strategy or "greedy").strip()
+    ids = prompt_ids(loaded, prompt, token_ids)
+    if not isinstance(strategy, str):
+        raise ValueError(f"`strategy` has to be one of greedy, sample, uniform, token (or a token id), "
+                         f"but is {strategy!r}")
+    strategy = strategy.strip() or "greedy"
+    token_id = -1 if token_id is None else token_id
+    if isinstance(token_id, float) and token_id.is_integer():
+        token_id = int(token_id)
+    if isinstance(token_id, bool) or not isinstance(token_id, int):
+        raise ValueError(f"`token_id` has to be a token id (or -1 for none), but is {token_id!r}")
     if strategy.isdigit():
         strategy, token_id = "token", int(strategy)
-    elif token_id is not None and token_id >= 0:
+    elif token_id >= 0:
         strategy = "token"
     if strategy not in ("greedy", "sample", "uniform", "token"):
         raise ValueError(f"`strategy` has to be one of greedy, sample, uniform, token (or a token id), but is {strategy!r}")
@@ -450,8 +491,8 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             uniform = gr.Button("Uniform step (ignores the model)", elem_id="step-uniform")
             undo = gr.Button("Undo", elem_id="step-undo")
         with gr.Row(equal_height=True):
-            count = gr.Number(value=20, label="Auto-step N tokens", precision=0, minimum=1, maximum=500,
-                              elem_id="step-n", scale=1)
+            # no minimum/maximum here: Gradio's own range message does not name the box; _auto's does
+            count = gr.Number(value=20, label="Auto-step N tokens", precision=0, elem_id="step-n", scale=1)
             mode = gr.Radio(["sample", "greedy", "uniform"], value="sample", label="Auto-step chooses by",
                             elem_id="step-auto-mode", scale=2)
             auto = gr.Button("Auto-step", elem_id="step-auto", scale=1)
@@ -470,39 +511,54 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
                                         elem_id="step-temperature")
                 top_k = gr.Slider(0, 100, value=0, step=1, label="top_k (0 = off)", elem_id="step-top-k")
                 top_p = gr.Slider(0.01, 1.0, value=1.0, step=0.01, label="top_p", elem_id="step-top-p")
-            with gr.Row():
                 min_p = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="min_p", elem_id="step-min-p")
+            with gr.Row():
+                typical_p = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label="typical_p", elem_id="step-typical-p")
+                epsilon_cutoff = gr.Slider(0.0, 0.05, value=0.0, step=0.0005, label="epsilon_cutoff",
+                                           elem_id="step-epsilon-cutoff")
+                eta_cutoff = gr.Slider(0.0, 0.05, value=0.0, step=0.0005, label="eta_cutoff",
+                                       elem_id="step-eta-cutoff")
+            with gr.Row():
                 repetition_penalty = gr.Slider(0.05, 3.0, value=1.0, step=0.05, label="repetition_penalty",
                                                elem_id="step-repetition-penalty")
                 no_repeat_ngram_size = gr.Slider(0, 6, value=0, step=1, label="no_repeat_ngram_size",
                                                  elem_id="step-no-repeat-ngram-size")
+                bad_words = gr.Textbox(label="bad words (bad_words_ids)", placeholder="e.g. night, rain",
+                                       elem_id="step-bad-words")
             with gr.Row():
                 top_n = gr.Slider(1, 30, value=DEFAULT_TOP_N, step=1, label="candidates shown", elem_id="step-top-n")
-                seed = gr.Number(value=0, precision=0, minimum=0, maximum=stepping.MAX_SEED,
-                                 label="seed (sampling is reproducible per session)", elem_id="step-seed")
+                seed = gr.Number(value=0, precision=0, label=f"seed (0 to {stepping.MAX_SEED}; sampling is "
+                                 "reproducible per session)", elem_id="step-seed")
         path = gr.JSON(value=[], elem_id="step-path", elem_classes=["step-hidden"], label="path")
         restore = gr.Button("Restore", elem_id="step-restore", elem_classes=["step-hidden"])
         gr.HTML(elem_id="step-keys", js_on_load=KEYS_JS, padding=False, elem_classes=["step-hidden"])
 
-    settings = [temperature, top_k, top_p, min_p, repetition_penalty, no_repeat_ngram_size, top_n]
+    settings = [temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
+                no_repeat_ngram_size, bad_words, top_n]
     common = [model_state, session, selected, prompt, seed]
     outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path]
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+    # Every click counts, in order: quick key presses queue up instead of being dropped while a step runs, and
+    # one step runs at a time, so that each reads the session the one before it wrote (on a small CPU two steps
+    # at once would not be faster anyway).
+    queued: dict[str, Any] = {**quiet, "trigger_mode": "multiple", "concurrency_limit": 1,
+                              "concurrency_id": "step-session"}
 
     root = Context.root_block
     refresh_triggers = ([root.load] if root is not None else []) + [model_state.change] + [
         control.change for control in settings]
-    gr.on(refresh_triggers, _refresh, common + settings, outputs, trigger_mode="always_last", **quiet)
-    gr.on([reset.click, prompt.submit], _start, [model_state, prompt, seed, *settings], outputs, **quiet)
-    restore.click(_restore, [model_state, prompt, seed, path, *settings], outputs, **quiet)
+    gr.on(refresh_triggers, _refresh, common + settings, outputs,
+          **{**queued, "trigger_mode": "always_last"})  # in the same line as the steps: it writes the session too
+    gr.on([reset.click, prompt.submit], _start, [model_state, prompt, seed, *settings], outputs, **queued)
+    restore.click(_restore, [model_state, prompt, seed, path, *settings], outputs, **queued)
     for button, strategy in ((greedy, "greedy"), (sample, "sample"), (uniform, "uniform")):
-        button.click(_stepper(strategy), common + settings, outputs, **quiet)
-    candidates.click(_pick, common + settings, outputs, **quiet)
-    text.click(_select, common + settings, outputs, **quiet)
-    alternatives.click(_fork, common + settings, outputs, **quiet)
-    undo.click(_undo, common + settings, outputs, **quiet)
-    branches.input(_switch, [*common, branches, *settings], outputs, **quiet)
-    gr.on([force_button.click, force.submit], _force, [*common, force, *settings], outputs, **quiet)
+        button.click(_stepper(strategy), common + settings, outputs, **queued)
+    candidates.click(_pick, common + settings, outputs, **queued)
+    text.click(_select, common + settings, outputs, **queued)
+    alternatives.click(_fork, common + settings, outputs, **queued)
+    undo.click(_undo, common + settings, outputs, **queued)
+    branches.input(_switch, [*common, branches, *settings], outputs, **queued)
+    gr.on([force_button.click, force.submit], _force, [*common, force, *settings], outputs, **queued)
     seed.change(_reseed, [session, seed], [session], **quiet)
     running = auto.click(_auto, [*common, count, mode, *settings], outputs, api_visibility="private",
                          show_progress="minimal")
@@ -510,6 +566,8 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     gr.api(step_api, api_name="step")
     return {
         "prompt": prompt, "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p,
-        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size, "top_n": top_n,
+        "typical_p": typical_p, "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff,
+        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size,
+        "bad_words": bad_words, "top_n": top_n,
         "seed": seed, "path": path, "run": restore, "text": text, "candidates": candidates,
     }

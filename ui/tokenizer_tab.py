@@ -151,6 +151,12 @@ def details_html(chip: dict[str, Any], text: str) -> str:
 # --- JSON endpoints ------------------------------------------------------------------
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` has to be true or false, but is {value!r}")
+    return value
+
+
 def _model(model: str) -> LoadedModel:
     return get_model(model or default_model())
 
@@ -166,6 +172,11 @@ def tokenize_text(text: str, model: str = "", add_special_tokens: bool = True, m
     hex, ``start``/``end`` character span, ``special``, ``partial``, ``added``, ``added_space``), ``count``,
     ``characters``, ``bytes``, ``chars_per_token``.
     """
+    return _tokenized(text, model, add_special_tokens, merge)
+
+
+def _tokenized(text: str, model: str, add_special_tokens: bool, merge: bool = False) -> dict[str, Any]:
+    add_special_tokens, merge = _flag("add_special_tokens", add_special_tokens), _flag("merge", merge)
     loaded = _model(model)
     result = tk.tokenize(loaded.tokenizer, text, add_special_tokens=add_special_tokens)
     return {"model": loaded.name, "context_length": loaded.context_length, **result.to_dict(merge=merge)}
@@ -175,21 +186,28 @@ def tokenize_text(text: str, model: str = "", add_special_tokens: bool = True, m
 def detokenize_ids(ids: list[int], model: str = "") -> dict[str, Any]:
     """Turn token ``ids`` back into text with ``model``'s tokenizer (special tokens kept).
 
-    Parameters: ``ids`` (at most 10000 integers from the vocabulary); ``model`` (empty: the default model).
-    Returns the same fields as ``/tokenize``; ``text`` is the tokenizer's own decoding of the ids.
+    Parameters: ``ids`` (at most 10000 integers from the vocabulary, as a list or as text like "1, 2, 3");
+    ``model`` (empty: the default model). Returns the same fields as ``/tokenize``; ``text`` is the
+    tokenizer's own decoding of the ids.
     """
+    if isinstance(ids, str):
+        ids = tk.parse_ids(ids)
+    if not isinstance(ids, (list, tuple)):
+        raise ValueError(f"`ids` has to be a list of integers like [1, 2, 3], but is {ids!r}")
     loaded = _model(model)
-    return {"model": loaded.name, **tk.detokenize(loaded.tokenizer, [int(i) for i in ids]).to_dict(merge=True)}
+    return {"model": loaded.name, **tk.detokenize(loaded.tokenizer, list(ids)).to_dict(merge=True)}
 
 
 @user_errors
 def compare_tokenizers(text: str, other: str, model: str = "", add_special_tokens: bool = True) -> dict[str, Any]:
     """The same ``text`` through two tokenizers: ``model`` (empty: the default) and ``other``.
 
-    Returns ``results`` (one ``/tokenize`` answer per model) and ``counts`` ({model name: token count}).
+    Returns ``results`` (one ``/tokenize`` answer per model) and ``counts`` ([{"model", "count"}], in the same
+    order: ``model`` first, then ``other``).
     """
-    results = [tokenize_text(text, name, add_special_tokens) for name in (model, other)]
-    return {"text": text, "results": results, "counts": {r["model"]: r["count"] for r in results}}
+    results = [_tokenized(text, name, add_special_tokens) for name in (model, other)]
+    return {"text": text, "results": results,
+            "counts": [{"model": result["model"], "count": result["count"]} for result in results]}
 
 
 @user_errors
@@ -201,7 +219,8 @@ def chat_template(
     Parameters: ``messages`` (each ``{"role": "system"|"user"|"assistant", "content": str}``); ``model``
     (empty: the default); ``add_generation_prompt`` (end with the assistant's opening). Returns the rendered
     ``text``, its ``tokens`` and counts as ``/tokenize`` does, and ``segments``: the token range [start, end)
-    each message produced.
+    each message produced (role ``template`` for tokens the template adds on its own, such as a default
+    system prompt).
     """
     loaded = _model(model)
     result = chat(loaded.tokenizer, messages, add_generation_prompt=add_generation_prompt)
