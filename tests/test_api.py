@@ -92,3 +92,13 @@ def test_generate_streams_and_a_cancelled_job_stops_the_work(client: object, lon
     assert not _generating(), "generate() went on after the job was cancelled"
     done = client.predict(prompt=PROMPT, model=model, max_new_tokens=3, api_name="/generate")
     assert done["status"] == "done" and len(done["sequences"][0]["token_ids"]) <= 3, "the app does not serve after it"
+
+
+def test_score_gives_each_tokens_probability_and_the_perplexity(client: object, tiny_gpt2: object) -> None:
+    from stepgen.scoring import score
+
+    answer = client.predict(prompt=PROMPT, api_name="/score")
+    expected = score(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"])
+    assert answer["ids"] == [token.id for token in expected.tokens], "scored other tokens than the prompt's"
+    assert answer["tokens"][0]["prob"] is None, "the first token has no prediction"
+    assert abs(answer["perplexity"] - expected.perplexity) < 1e-6 * expected.perplexity, answer["perplexity"]

@@ -60,3 +60,19 @@ def test_switching_the_model_redraws_the_tab(page: object, tiny_llama_dir: objec
     page.wait_for_function(f"before => ({labels})().at(-1) !== before.at(-1)", arg=before)
     after = page.evaluate(labels)
     assert after != before, f"the chart still shows the old model's tokens: {after}"
+
+
+def test_every_position_colours_the_prompt_by_its_probability(page: object, client: object) -> None:
+    _open_tab(page)
+    page.get_by_text("Every position: how likely was each token of the prompt?").click()
+    prompt = page.locator("#next-prompt textarea").input_value()
+    answer = client.predict(prompt=prompt, api_name="/score")
+    page.wait_for_function("n => document.querySelectorAll('#next-score .sc-tok').length === n",
+                           arg=len(answer["tokens"]))
+    shown = page.eval_on_selector_all("#next-score .sc-tok[data-prob]", "els => els.map(e => Number(e.dataset.prob))")
+    expected = [token["prob"] for token in answer["tokens"][1:]]
+    assert len(shown) == len(expected), f"{len(shown)} coloured tokens for {len(expected)} predicted ones"
+    assert all(abs(a - b) < 1e-5 for a, b in zip(shown, expected)), (shown, expected)
+    assert "Perplexity" in page.locator("#next-score").inner_text(), "the prompt's perplexity is not shown"
+    page.locator("#next-prompt textarea").fill("Once upon a time")
+    page.wait_for_function("() => document.querySelector('#next-score').innerText.includes('time')")

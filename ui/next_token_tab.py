@@ -15,12 +15,13 @@ figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import gradio as gr
 
 from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
-from stepgen.explain import SETTING_HELP, quoted, reading
+from stepgen.explain import SETTING_HELP, percent, quoted, reading
 from stepgen.plots import (
     CANDIDATE_HEADERS,
     PIPELINE_HEADERS,
@@ -30,9 +31,11 @@ from stepgen.plots import (
     pipeline_rows,
 )
 from stepgen.registry import default_model, get_model
+from stepgen.scoring import TextScore, score
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import check_unicode
 from ui.errors import user_errors
+from ui.playground_tab import VIRIDIS, colour, shown
 
 EXAMPLES = [
     "It was a dark and stormy",
@@ -73,6 +76,49 @@ def summary(dist: Distribution, loaded: Any) -> str:
         f" · greedy choice `{greedy_text}` · {dist.n_input_tokens} of {loaded.context_length} context tokens used"
     )
     return f"{reading(dist)}  \n{facts}"
+
+
+def score_html(scored: TextScore) -> str:
+    """The prompt's tokens coloured by the probability the model gave each one; hover for what it expected."""
+    spans = []
+    for token in scored.tokens:
+        if token.prob is None:
+            title = f"token {token.position} · id {token.id}\nthe first token: nothing comes before it to predict it"
+            spans.append(f'<span class="sc-tok sc-first" title="{html.escape(title, quote=True)}">'
+                         f"{shown(token.text)}</span>")
+            continue
+        background, ink = colour(token.prob)
+        title = (f"token {token.position} · id {token.id}\nprobability {token.prob:.4f} (rank {token.rank})\n"
+                 f"the model expected {quoted(token.expected_text)} ({percent(token.expected_prob)})\n"
+                 f"entropy {token.entropy:.2f} bits")
+        spans.append(
+            f'<span class="sc-tok" style="background-color:{background};color:{ink}" data-prob="{token.prob:.6f}" '
+            f'data-rank="{token.rank}" data-id="{token.id}" title="{html.escape(title, quote=True)}">'
+            f"{shown(token.text)}</span>"
+        )
+    legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
+    if scored.perplexity is None:
+        head = "One token: nothing to predict yet. Type a longer prompt."
+    else:
+        surprised = max(scored.scored, key=lambda token: -token.logprob)
+        head = (f"Perplexity <b>{scored.perplexity:.2f}</b> over {len(scored.scored)} predicted tokens: on average "
+                f"the model was as unsure as a choice among {scored.perplexity:.1f} equally likely tokens. "
+                f"Most surprising: {html.escape(quoted(surprised.text))} ({percent(surprised.prob)}; it expected "
+                f"{html.escape(quoted(surprised.expected_text))}).")
+    return (f'<div class="sc-head">{head}</div><div class="sc-text">{"".join(spans)}</div>'
+            f'<div class="pg-legend">unlikely <span class="pg-scale">{legend}</span> certain · the probability the '
+            "model gave each token before reading it; hover a token for what it expected there.</div>")
+
+
+def _score(model_name: str, prompt: str) -> str | Any:
+    """The scored prompt, or the last view when the prompt cannot be scored (the chart's message says why)."""
+    if not prompt:
+        return ""
+    try:
+        loaded = get_model(model_name)
+        return score_html(score(loaded, prompt_ids(loaded, prompt)))
+    except ValueError:
+        return gr.skip()
 
 
 # --- UI handlers (private glue) ----------------------------------------------------
@@ -181,6 +227,25 @@ def next_token_api(
     return {**dist.to_dict(), "model": loaded.name, "token_ids": ids, "reading": reading(dist)}
 
 
+@user_errors
+def score_api(prompt: str = "", token_ids: list[int] | None = None, model: str = "") -> dict[str, Any]:
+    """How likely the model found each token of a text: its prediction at every position, from one pass.
+
+    Parameters:
+        prompt: the text (encoded by the model's tokenizer, special tokens included as it adds them).
+        token_ids: the token ids, instead of `prompt` (at most 2048).
+        model: the model name; empty means the app's default model.
+
+    Returns {"tokens": [{"position", "id", "text", "prob", "logprob", "rank", "entropy", "expected_id",
+    "expected_text", "expected_prob"}], "ids", "scored", "logprob", "perplexity", "model"}. `prob` is the
+    model's raw softmax probability of the token given the tokens before it (None for the first token, which
+    nothing predicts); `expected_*` is the token it found most likely there; `perplexity` is exp of the mean
+    negative log-probability of the scored tokens.
+    """
+    loaded = get_model(model or default_model())
+    return {**score(loaded, prompt_ids(loaded, prompt, token_ids)).to_dict(), "model": loaded.name}
+
+
 # --- layout -------------------------------------------------------------------------
 
 
@@ -211,6 +276,12 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             chart = gr.Plot(show_label=False, elem_id="next-chart", elem_classes=["stepgen-plot"])
             table = gr.Dataframe(headers=CANDIDATE_HEADERS, interactive=False, elem_id="next-table", max_height=420,
                                  label="The same numbers (log-prob is the natural log of the raw probability)")
+            with gr.Accordion("Every position: how likely was each token of the prompt?", open=False,
+                              elem_id="next-score-box"):
+                gr.Markdown("The model predicts the next token at every position of its input, not only at the "
+                            "end. Each token below is coloured by the probability the model gave it, having read "
+                            "only the tokens before it.")
+                scored = gr.HTML(elem_id="next-score")
         with gr.Column(scale=1, min_width=280, elem_id="next-settings"):
             top_n = gr.Slider(1, 50, value=DEFAULT_TOP_N, step=1, label="top N shown", info=SETTING_HELP["top_n"],
                               elem_id="next-top-n")
@@ -244,7 +315,11 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         api_visibility="private",
     )
     reset.click(_reset, outputs=controls, api_visibility="private")
+    # on page load and whenever the prompt or the model changes (the settings do not touch a written text)
+    gr.on(None, _score, [model_state, prompt], [scored], trigger_mode="always_last", show_progress="hidden",
+          api_visibility="private")
     gr.api(next_token_api, api_name="next_token")
+    gr.api(score_api, api_name="score")
     return {
         "prompt": prompt, "top_n": top_n, "temperature": temperature, "top_k": top_k, "top_p": top_p,
         "min_p": min_p, "typical_p": typical_p, "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff,

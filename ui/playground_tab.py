@@ -144,7 +144,7 @@ def colour(prob: float) -> tuple[str, str]:
     return VIRIDIS[index], "#000000" if index >= 5 else "#ffffff"
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """Token text with line breaks and tabs marked, escaped for HTML."""
     return html.escape(text.replace("\n", "↵\n").replace("\t", "→\t"))
 
@@ -162,7 +162,7 @@ def token_spans(sequence: GeneratedSequence, sampling: bool) -> str:
             f'<span class="pg-tok" style="background-color:{background};color:{ink};'
             f'border-bottom-color:{under if sampling else background}" data-prob="{token.prob:.6f}" '
             f'data-final-prob="{token.final_prob:.6f}" data-rank="{token.rank}" data-id="{token.id}" '
-            f'title="{html.escape(title, quote=True)}">{_shown(token.text)}</span>'
+            f'title="{html.escape(title, quote=True)}">{shown(token.text)}</span>'
         )
     return "".join(spans)
 
