@@ -110,3 +110,23 @@ def test_generate_endpoint_refuses_bad_combinations(client: object) -> None:
 
     with pytest.raises(AppError, match="num_return_sequences"):
         client.predict(prompt="Once", num_beams=2, num_return_sequences=3, api_name="/generate")
+
+
+@pytest.mark.browser
+def test_a_classic_experiment_fills_prompt_and_knobs_and_says_what_to_look_at(page: object, app_url: str) -> None:
+    _open(page)
+    page.locator("#pg-experiment input").click()
+    page.get_by_role("option", name="Low temperature: safe and samey").click()
+    page.get_by_text("What to look at.").wait_for()
+    assert page.locator("#pg-prompt textarea").input_value() == "It was a dark and stormy night; the"
+    page.wait_for_function("() => document.querySelector('#pg-do-sample input').checked")
+    assert page.locator("#pg-temperature input[type=number]").input_value() == "0.3"
+    assert page.locator("#pg-seed input, #pg-seed textarea").first.input_value() == "7", "the experiment's seed"
+    page.locator("#pg-run").click()
+    page.locator("#pg-status").get_by_text("Done").wait_for()
+    assert page.locator("#pg-output .pg-seq").count() == 3, "the experiment draws three texts"
+    # the same experiment through a link: knobs and note, the link's own temperature winning
+    page.goto(f"{app_url}/?tab=playground&experiment=Low+temperature%3A+safe+and+samey&temperature=0.5")
+    page.get_by_text("What to look at.").wait_for()
+    page.wait_for_function("() => document.querySelector('#pg-temperature input[type=number]').value === '0.5'")
+    assert page.locator("#pg-num-return-sequences input[type=number]").input_value() == "3"

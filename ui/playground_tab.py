@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import html
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -41,6 +42,7 @@ from stepgen.generation import (
     stream,
 )
 from stepgen.registry import default_model, get_model
+from stepgen.repetition import NGRAM, repeats
 from ui.errors import user_errors
 
 EXAMPLE = "It was a dark and stormy night; the"
@@ -114,13 +116,77 @@ KEPT_BY_PRESETS = ("max_new_tokens", "seed")
 """Knobs a preset leaves as they are: how long a text and which random draw are the reader's choice."""
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """A classic experiment: a prompt, the knobs that show one idea, and what to look at."""
+
+    prompt: str
+    knobs: dict[str, Any]
+    note: str
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "Greedy repeats itself": Experiment(
+        "The best thing about AI is", {"max_new_tokens": 100},
+        "Greedy decoding always takes the likeliest token. Once a phrase is written, writing it again becomes "
+        "likely, and the text goes round in circles: the tokens with a bar on top repeat an earlier run. The next "
+        "two experiments are the usual fixes."),
+    "Fix a loop with repetition_penalty": Experiment(
+        "The best thing about AI is", {"max_new_tokens": 100, "repetition_penalty": 1.3},
+        "Every token already in the text has its score divided by 1.3 (multiplied, if negative) before the "
+        "choice. Loops fade; but so do words that should come back, such as names."),
+    "Fix a loop with no_repeat_ngram_size": Experiment(
+        "The best thing about AI is", {"max_new_tokens": 100, "no_repeat_ngram_size": 3},
+        "Any 3 tokens that already appeared together are forbidden: no token can carry the repeat bar. A blunt "
+        "rule: a three-token name can be written only once."),
+    "Beam search looks further ahead": Experiment(
+        "I skip across the", {"max_new_tokens": 20, "num_beams": 5, "num_return_sequences": 3},
+        "Beam search keeps the 5 best partial texts at every step instead of one, and returns the best whole "
+        "texts: compare their log-probabilities with greedy's (pick the greedy preset and run it again)."),
+    "Low temperature: safe and samey": Experiment(
+        "It was a dark and stormy night; the",
+        {"max_new_tokens": 30, "do_sample": True, "temperature": 0.3, "num_return_sequences": 3, "seed": 7},
+        "Sampling at temperature 0.3 sharpens the distribution: three draws, and they hardly differ. The dashed "
+        "entropy lines (after the settings) lie far below the model's own."),
+    "High temperature: surprising, then nonsense": Experiment(
+        "It was a dark and stormy night; the",
+        {"max_new_tokens": 30, "do_sample": True, "temperature": 1.6, "num_return_sequences": 3, "seed": 7},
+        "Temperature 1.6 flattens the distribution: unlikely tokens (dark colours) get drawn, and each one "
+        "leads the text further astray."),
+    "generate()'s hidden top_k=50": Experiment(
+        "It was a dark and stormy night; the",
+        {"max_new_tokens": 30, "do_sample": True, "top_k": 50, "num_return_sequences": 3, "seed": 7},
+        "generate(do_sample=True) keeps only the 50 likeliest tokens unless told otherwise. stepgen always passes "
+        "top_k itself (0 = off); this is what plain generate() does by default."),
+    "Nucleus sampling: top_p=0.9": Experiment(
+        "It was a dark and stormy night; the",
+        {"max_new_tokens": 30, "do_sample": True, "top_p": 0.9, "num_return_sequences": 3, "seed": 7},
+        "top_p keeps the smallest set of likeliest tokens that together hold 90% of the probability: a few "
+        "tokens when the model is sure, many when it is not. The long tail of odd tokens is never drawn."),
+    "Forbid the obvious: bad_words": Experiment(
+        "The capital of France is", {"max_new_tokens": 15, "bad_words": ["Paris"]},
+        "The model's favourite is banned at every step, with and without a leading space. What does it write "
+        "instead?"),
+    "Stop at a sentence's end: stop_strings": Experiment(
+        "Once upon a time", {"max_new_tokens": 100, "do_sample": True, "stop_strings": ["."], "seed": 3},
+        "Generation stops as soon as the text ends with a stop string, here the first full stop."),
+}
+"""The classic experiments of a first lesson on decoding, each a click away; every knob not named is neutral."""
+
+
+def _controls(knobs: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Control values for ``knobs`` (every other knob neutral), by knob name, leaving out those in ``keep``."""
+    data = GenerationRequest.from_dict(knobs).to_dict()
+    data["seed"] = "" if data["seed"] is None else str(data["seed"])
+    return {knob: ", ".join(data[knob]) if knob in ("bad_words", "stop_strings") else data[knob]
+            for knob in KNOBS if knob not in keep}
+
+
 def preset_knobs(name: str) -> dict[str, Any]:
     """The control values a preset sets, by knob name (every knob but :data:`KEPT_BY_PRESETS`)."""
     if name not in PRESETS:
         raise ValueError(f"`preset` has to be one of {', '.join(PRESETS)}, but is {name!r}")
-    data = GenerationRequest.from_dict(PRESETS[name]).to_dict()
-    return {knob: ", ".join(data[knob]) if knob in ("bad_words", "stop_strings") else data[knob]
-            for knob in KNOBS if knob not in KEPT_BY_PRESETS}
+    return _controls(PRESETS[name], KEPT_BY_PRESETS)
 
 
 def preset_values(name: str) -> list[Any]:
@@ -129,10 +195,32 @@ def preset_values(name: str) -> list[Any]:
     return [knobs[knob] if knob in knobs else gr.skip() for knob in KNOBS]
 
 
+def experiment_controls(name: str) -> dict[str, Any]:
+    """The prompt and every knob of a classic experiment, by control name."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"`experiment` has to be one of {', '.join(EXPERIMENTS)}, but is {name!r}")
+    experiment = EXPERIMENTS[name]
+    return {"prompt": experiment.prompt, **_controls(experiment.knobs)}
+
+
+def _experiment_values(name: str) -> list[Any]:
+    """The prompt, the knobs in :data:`KNOBS` order, and no preset (the experiment set every knob)."""
+    controls = experiment_controls(name)
+    return [controls["prompt"], *(controls[knob] for knob in KNOBS), None]
+
+
+def experiment_note(name: str | None) -> str:
+    return f"**What to look at.** {EXPERIMENTS[name].note}" if name in EXPERIMENTS else ""
+
+
 def link_values(values: dict[str, Any]) -> dict[str, Any]:
-    """A link's control values with its ``preset`` filled in: the preset's knobs, then the link's own values."""
-    name = values.get("preset")
-    return {**preset_knobs(name), **values} if name in PRESETS else values
+    """A link's control values with its ``experiment`` or ``preset`` filled in, then the link's own values."""
+    filled: dict[str, Any] = {}
+    if values.get("experiment") in EXPERIMENTS:
+        filled.update(experiment_controls(values["experiment"]))
+    if values.get("preset") in PRESETS:
+        filled.update(preset_knobs(values["preset"]))
+    return {**filled, **values}
 
 
 # --- result -> HTML ----------------------------------------------------------------
@@ -149,17 +237,19 @@ def shown(text: str) -> str:
     return html.escape(text.replace("\n", "↵\n").replace("\t", "→\t"))
 
 
-def token_spans(sequence: GeneratedSequence, sampling: bool) -> str:
-    """The sequence's tokens as coloured spans (hover: probabilities and rank)."""
+def token_spans(sequence: GeneratedSequence, sampling: bool, repeated: Sequence[bool] = ()) -> str:
+    """The sequence's tokens as coloured spans (hover: probabilities and rank); ``repeated`` marks loops."""
     spans = []
     final_word = "drawn with" if sampling else "after the processors"
     for index, token in enumerate(sequence.tokens):
         background, ink = colour(token.prob)
         under, _ = colour(token.final_prob)
+        loop = index < len(repeated) and repeated[index]
         title = (f"token {index + 1} · id {token.id}\nmodel probability {token.prob:.4f} (rank {token.rank})\n"
-                 f"{final_word} {token.final_prob:.4f}\nentropy {token.entropy:.2f} bits")
+                 f"{final_word} {token.final_prob:.4f}\nentropy {token.entropy:.2f} bits"
+                 + (f"\nrepeats: the {NGRAM} tokens ending here came before" if loop else ""))
         spans.append(
-            f'<span class="pg-tok" style="background-color:{background};color:{ink};'
+            f'<span class="pg-tok{" pg-rep" if loop else ""}" style="background-color:{background};color:{ink};'
             f'border-bottom-color:{under if sampling else background}" data-prob="{token.prob:.6f}" '
             f'data-final-prob="{token.final_prob:.6f}" data-rank="{token.rank}" data-id="{token.id}" '
             f'title="{html.escape(title, quote=True)}">{shown(token.text)}</span>'
@@ -167,33 +257,41 @@ def token_spans(sequence: GeneratedSequence, sampling: bool) -> str:
     return "".join(spans)
 
 
-def _summary(index: int, sequence: GeneratedSequence) -> str:
+def _summary(index: int, sequence: GeneratedSequence, repeated: Sequence[bool]) -> str:
     parts = [f"<b>Sequence {index + 1}</b>", f"{len(sequence.tokens)} tokens"]
     if sequence.tokens:
         parts += [f"log-prob {sequence.logprob:.2f}", f"perplexity {sequence.perplexity:.2f}"]
     if sequence.beam_score is not None:
         parts.append(f"beam score {sequence.beam_score:.3f}")
     parts.append(f"ended: {html.escape(FINISH.get(sequence.finish, sequence.finish))}")
+    loop = next((position for position, mark in enumerate(repeated) if mark), None)
+    if loop is not None:
+        share = sum(repeated) / len(repeated)
+        parts.append(f'<span class="pg-rep-note">repeats itself from token {loop + 1} ({share:.0%} of its tokens)</span>')
     return " · ".join(parts)
 
 
-def sequences_html(prompt: str, sequences: tuple[GeneratedSequence, ...], sampling: bool) -> str:
-    """Every sequence, one under another, the prompt greyed in front."""
+def sequences_html(prompt: str, sequences: tuple[GeneratedSequence, ...], sampling: bool,
+                   prompt_ids: Sequence[int] = ()) -> str:
+    """Every sequence, one under another, the prompt greyed in front; tokens that repeat an earlier run
+    (the prompt's included) are marked."""
     if not sequences:
         return '<div class="pg-empty">No text yet.</div>'
     blocks = []
     for index, sequence in enumerate(sequences):
+        repeated = repeats([*prompt_ids, *sequence.token_ids])[len(prompt_ids):]
         blocks.append(
             f'<div class="pg-seq" data-finish="{html.escape(sequence.finish)}">'
-            f'<div class="pg-seq-head">{_summary(index, sequence)}</div>'
+            f'<div class="pg-seq-head">{_summary(index, sequence, repeated)}</div>'
             f'<div class="pg-text"><span class="pg-prompt">{html.escape(prompt)}</span>'
-            f"{token_spans(sequence, sampling)}</div></div>"
+            f"{token_spans(sequence, sampling, repeated)}</div></div>"
         )
     legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
     note = ("Colour: the model's probability of each token; the underline: the probability it was drawn with."
             if sampling else "Colour: the model's probability of each token.")
     return (f'<div class="pg-seqs">{"".join(blocks)}<div class="pg-legend">unlikely <span class="pg-scale">'
-            f"{legend}</span> certain · {note} Hover a token for its numbers.</div></div>")
+            f"{legend}</span> certain · {note} A bar on top: the token completes a run of {NGRAM} tokens written "
+            "before (a loop). Hover a token for its numbers.</div></div>")
 
 
 def effective_html(effective: EffectiveConfig) -> str:
@@ -260,7 +358,7 @@ def _run(
     values = dict(locals())
     knobs = request_from_controls({name: values[name] for name in KNOBS})  # a bad knob stops here, before any work
     loaded = get_model(model_name)
-    prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
+    ids = prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
     key = request.session_hash if request is not None else ""
     stop = threading.Event()
     with _RUNS_LOCK:
@@ -274,7 +372,7 @@ def _run(
         for update in stream(loaded, prompt, knobs, stop=stop):
             if update.result is not None:
                 result = update.result
-                yield (_status(result), sequences_html(prompt, result.sequences, sampling), entropy_figure(result),
+                yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids), entropy_figure(result),
                        effective_html(result.effective), python_code(result),
                        result.request.seed if sampling else skip)
                 return
@@ -284,7 +382,7 @@ def _run(
                 continue
             # stream() itself sends at most ten updates a second
             written = sum(len(s.tokens) for s in update.sequences)
-            yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling),
+            yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling, ids),
                    skip, skip, skip, skip)
     finally:
         stop.set()  # also when Gradio closes this generator: the worker stops at its next step
@@ -399,8 +497,13 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     with gr.Row(elem_id="playground-tab"):
         with gr.Column(scale=3):
             prompt = gr.Textbox(value=EXAMPLE, label="Prompt", lines=2, max_lines=8, elem_id="pg-prompt")
-            preset = gr.Radio(list(PRESETS), value="greedy", label="Preset (fills in the knobs)",
-                              elem_id="pg-preset")
+            with gr.Row(equal_height=True):
+                experiment = gr.Dropdown(list(EXPERIMENTS), value=None, label="Classic experiments",
+                                         info="Fills in a prompt and the knobs that show one idea; then Generate.",
+                                         elem_id="pg-experiment", scale=1)
+                preset = gr.Radio(list(PRESETS), value="greedy", label="Preset (fills in the knobs)",
+                                  elem_id="pg-preset", scale=1)
+            note = gr.Markdown(elem_id="pg-experiment-note")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="pg-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="pg-stop")
@@ -451,6 +554,9 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     knob_inputs = [controls[name] for name in KNOBS]
     last_seed = gr.State(None)
     preset.input(user_errors(preset_values), [preset], knob_inputs, api_visibility="private")
+    experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset],
+                     api_visibility="private")
+    experiment.change(experiment_note, [experiment], [note], api_visibility="private", show_progress="hidden")
     gr.on([run.click, prompt.submit], _run, [model_state, prompt, *knob_inputs],
           [status, output, chart, effective, code, last_seed], api_visibility="private", show_progress="hidden")
     reuse_seed.click(_last_seed, [last_seed], [seed], api_visibility="private", show_progress="hidden")
@@ -458,5 +564,5 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(generate_api, api_name="generate")
     # no "run" entry: opening a shared link restores the knobs but does not start generating
-    return {"prompt": prompt, "preset": preset, "generate_button": run, "stop": stop, "output": output, **controls,
-            "expand": link_values}
+    return {"prompt": prompt, "experiment": experiment, "preset": preset, "generate_button": run, "stop": stop,
+            "output": output, **controls, "expand": link_values}
