@@ -1,4 +1,4 @@
-""""Copy as code": the plain transformers script that reproduces a playground run.
+""""Copy as code": the plain transformers scripts that reproduce a playground run and a next-token view.
 
 :func:`python_code` turns a :class:`~stepgen.generation.GenerationResult` into a
 short, self-contained Python script: load the tokenizer and model with
@@ -9,6 +9,10 @@ defaults cannot change the result), then print each sequence and each token's
 probabilities, computed as the app computes them (the softmax of the step's
 row; ``compute_transition_scores`` for beams, which it follows back).
 
+:func:`next_token_code` writes the Next-token tab's view the same way: one
+forward pass, the softmax of the last row, then transformers' own logits
+processors built with the same values and in the same order as the app's.
+
 Every value is written with ``repr``, so any prompt (quotes, newlines, emoji)
 becomes a valid Python literal. This module writes text only; it runs nothing
 and imports no model code.
@@ -16,9 +20,12 @@ and imports no model code.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stepgen.embedded import EMBEDDED_PACKAGE, is_embedded
 from stepgen.generation import GenerationResult
 from stepgen.loading import resolve
+from stepgen.settings import DecodingSettings
 
 _EXPLAINED = {
     "do_sample": "sample from the distribution (False: always take the most likely token)",
@@ -58,21 +65,32 @@ def model_lines(name: str) -> list[str]:
     return lines + ([f"gguf_file = {gguf_file!r}"] if gguf_file else [])
 
 
-def python_code(result: GenerationResult) -> str:
-    """The script that reproduces ``result`` (token ids, text and probabilities) with plain transformers."""
-    _, gguf_file = load_arguments(result.model)
+def _loading_lines(name: str, title: str, imports: tuple[str, ...] = ()) -> list[str]:
+    """The script's head: a title, the imports, and the tokenizer and model loaded as stepgen loads them."""
+    _, gguf_file = load_arguments(name)
     extra = ", gguf_file=gguf_file" if gguf_file else ""
-    request = result.request
-    lines = [
-        f"# Reproduces a stepgen playground run: {request.mode.replace('_', ' ')} on {result.model}.",
+    names = sorted({"AutoModelForCausalLM", "AutoTokenizer", *imports})
+    imported = ([f"from transformers import {', '.join(names)}"] if len(names) <= 2 else
+                ["from transformers import (", *(f"    {one}," for one in names), ")"])
+    return [
+        f"# {title}",
         "import torch",
-        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        *imported,
         "",
-        *model_lines(result.model),
+        *model_lines(name),
         f"tokenizer = AutoTokenizer.from_pretrained(model_id{extra})",
         f"model = AutoModelForCausalLM.from_pretrained(model_id{extra}, dtype=torch.float32)",
         "model.eval()",
         "",
+    ]
+
+
+def python_code(result: GenerationResult) -> str:
+    """The script that reproduces ``result`` (token ids, text and probabilities) with plain transformers."""
+    request = result.request
+    lines = [
+        *_loading_lines(result.model,
+                        f"Reproduces a stepgen playground run: {request.mode.replace('_', ' ')} on {result.model}."),
         f"prompt = {result.prompt!r}",
         'inputs = tokenizer(prompt, return_tensors="pt")',
         'prompt_length = inputs["input_ids"].shape[1]',
@@ -123,5 +141,66 @@ def python_code(result: GenerationResult) -> str:
         "    for token_id, p, final_p in zip(tokens, model_probs[i], final_probs[i]):",
         "        print(f\"{token_id.item():>7} {tokenizer.decode(token_id)!r:<14} \"",
         '              f"p={p.item():.4f}  final p={final_p.item():.4f}")',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_PROCESSOR_CALLS = {
+    "repetition_penalty": "RepetitionPenaltyLogitsProcessor({s.repetition_penalty!r})",
+    "no_repeat_ngram_size": "NoRepeatNGramLogitsProcessor({s.no_repeat_ngram_size!r})",
+    "bad_words": "NoBadWordsLogitsProcessor({bad!r}, eos_token_id={eos!r})",
+    "temperature": "TemperatureLogitsWarper({s.temperature!r})",
+    "top_k": "TopKLogitsWarper(top_k={s.top_k!r})",
+    "top_p": "TopPLogitsWarper(top_p={s.top_p!r})",
+    "min_p": "MinPLogitsWarper(min_p={s.min_p!r})",
+    "typical_p": "TypicalLogitsWarper(mass={s.typical_p!r})",
+    "epsilon_cutoff": "EpsilonLogitsWarper(epsilon={s.epsilon_cutoff!r})",
+    "eta_cutoff": "EtaLogitsWarper(epsilon={s.eta_cutoff!r})",
+}
+"""How each setting's processor is built, by its transformers argument name (as DecodingSettings.processors does)."""
+
+
+def next_token_code(loaded: Any, prompt: str, settings: DecodingSettings, *, top_n: int = 10) -> str:
+    """The script that shows the next-token distribution after ``prompt``, raw and after ``settings``.
+
+    The processors are those the app applies (:meth:`DecodingSettings.processors`, with the stop ids
+    ``generate()`` gives the bad-words processor), in ``generate()``'s order; the script builds the same
+    transformers classes with the same values.
+    """
+    name = loaded.name
+    eos = loaded.model.generation_config.eos_token_id
+    processors = settings.processors(loaded.tokenizer, eos_token_id=eos)
+    bad = settings.bad_words_ids(loaded.tokenizer)
+    calls = [_PROCESSOR_CALLS[step].format(s=settings, bad=bad, eos=eos) for step, _ in processors]
+    classes = tuple(type(processor).__name__ for _, processor in processors)
+    lines = [
+        *_loading_lines(name, f"The next token after a prompt on {name}: the model's own probabilities, and after "
+                        "each decoding setting.",
+                        ("LogitsProcessorList", *classes)),
+        f"prompt = {prompt!r}",
+        'input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"]',
+        "with torch.no_grad():",
+        "    logits = model(input_ids).logits[0, -1]  # one row per position: the last one predicts the next token",
+        "probs = torch.softmax(logits, dim=-1)  # what the model believes",
+        "",
+        "# the settings as generate() applies them: the same classes, in the same order",
+        "processors = LogitsProcessorList([",
+        *(f"    {call}," for call in calls),
+        "])",
+        "scores = processors(input_ids, logits[None].clone())[0]",
+    ]
+    if settings.greedy:
+        lines += [
+            "final = torch.zeros_like(scores)  # temperature 0: greedy decoding takes the most likely token",
+            "final[scores.argmax()] = 1.0",
+        ]
+    else:
+        lines.append("final = torch.softmax(scores, dim=-1)  # what sampling draws from")
+    lines += [
+        "",
+        f"top = probs.topk({top_n})",
+        "for p, token_id in zip(top.values, top.indices):",
+        "    print(f\"{token_id.item():>7} {tokenizer.decode(token_id)!r:<14} \"",
+        '          f"p={p.item():.4f}  final p={final[token_id].item():.4f}")',
     ]
     return "\n".join(lines) + "\n"

@@ -33,6 +33,8 @@ def test_changing_temperature_changes_the_chart(page: object) -> None:
     raw_after, final_after = page.evaluate(CHART_DATA)
     assert raw_after == raw, "temperature must not change the model's raw probabilities"
     assert final_after[0] > final[0], f"a low temperature sharpens the top token: {final[0]} -> {final_after[0]}"
+    page.get_by_text("Copy as code: the Python that shows the same numbers").click()
+    page.wait_for_function("() => document.querySelector('#next-code')?.innerText.includes('TemperatureLogitsWarper(0.3)')")
     pipeline = page.locator("#next-pipeline-table").inner_text()
     assert "TemperatureLogitsWarper" in pipeline, pipeline
 

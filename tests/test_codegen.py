@@ -103,3 +103,45 @@ def test_copied_code_loads_the_embedded_gguf(embedded: object) -> None:
     assert len(shown) == len(result.sequences[0].tokens), f"the script prints {len(shown)} probabilities:\n{printed}"
     for t, (p, token) in enumerate(zip(shown, result.sequences[0].tokens)):
         assert abs(p - token.prob) <= 5e-5 + TOLERANCE, f"token {t}: the script prints p={p}, the app {token.prob:.6f}"
+
+
+NEXT_TOKEN_SETTINGS = {
+    "sampling": {"temperature": 0.7, "top_k": 20, "top_p": 0.9, "repetition_penalty": 1.3, "bad_words": ["the"]},
+    "cut-offs": {"min_p": 0.02, "typical_p": 0.9, "epsilon_cutoff": 1e-4, "eta_cutoff": 1e-3,
+                 "no_repeat_ngram_size": 2},
+    "greedy": {"temperature": 0, "repetition_penalty": 1.2},
+}
+
+
+@pytest.mark.parametrize("name", list(NEXT_TOKEN_SETTINGS))
+def test_next_token_code_shows_the_tabs_numbers(tiny: object, name: str) -> None:
+    from stepgen.codegen import next_token_code
+    from stepgen.distribution import next_token
+    from stepgen.settings import DecodingSettings
+
+    settings = DecodingSettings.from_dict(NEXT_TOKEN_SETTINGS[name])
+    prompt = "It was a dark and stormy night; the rain fell and the"
+    code = next_token_code(tiny, prompt, settings, top_n=7)
+    namespace, printed = run_code(code)
+    dist = next_token(tiny, tiny.tokenizer(prompt)["input_ids"], settings, top_n=7)
+    probs, final = namespace["probs"], namespace["final"]
+    for candidate in dist.candidates:
+        assert abs(float(probs[candidate.id]) - candidate.prob) < TOLERANCE, f"{name}: p of {candidate.id}"
+        assert abs(float(final[candidate.id]) - candidate.final_prob) < TOLERANCE, f"{name}: final p of {candidate.id}"
+    assert abs(float(final.sum()) - 1) < 1e-5 and int(final.argmax()) == dist.greedy_id, f"{name}: final distribution"
+    assert len(printed.strip().splitlines()) == 7, f"the script prints {printed!r}"
+
+
+@pytest.mark.slow
+def test_next_token_code_runs_on_the_embedded_gguf(embedded: object) -> None:
+    from stepgen.codegen import next_token_code
+    from stepgen.distribution import next_token
+    from stepgen.settings import DecodingSettings
+
+    settings = DecodingSettings(temperature=0.7, top_k=5)
+    code = next_token_code(embedded, "The capital of France is", settings)
+    namespace, printed = run_code(code)
+    dist = next_token(embedded, embedded.tokenizer("The capital of France is")["input_ids"], settings)
+    top = dist.candidates[0]
+    assert abs(float(namespace["final"][top.id]) - top.final_prob) < TOLERANCE, (top, printed)
+    assert "Paris" in printed.splitlines()[0], printed

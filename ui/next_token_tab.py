@@ -20,6 +20,7 @@ from typing import Any
 
 import gradio as gr
 
+from stepgen.codegen import next_token_code
 from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
 from stepgen.explain import SETTING_HELP, percent, quoted, reading
 from stepgen.plots import (
@@ -140,7 +141,7 @@ def _update(
     bad_words: str,
 ) -> tuple[Any, ...]:
     """All views for the current controls; on a bad input, a message and the views left as they were."""
-    keep = (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    keep = (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
     if not prompt:
         return ("Type a prompt (or pick an example) to see what comes next.", *keep)
     try:
@@ -161,6 +162,7 @@ def _update(
         candidate_rows(dist),
         pipeline_figure(dist),
         pipeline_rows(dist),
+        next_token_code(loaded, prompt, settings, top_n=check_top_n(top_n)),
     )
 
 
@@ -302,6 +304,8 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         gr.Markdown(PIPELINE_NOTE)
         pipeline_chart = gr.Plot(show_label=False, elem_id="next-pipeline-chart", elem_classes=["stepgen-plot"])
         pipeline_table = gr.Dataframe(headers=PIPELINE_HEADERS, interactive=False, elem_id="next-pipeline-table")
+    with gr.Accordion("Copy as code: the Python that shows the same numbers", open=False):
+        code = gr.Code(language="python", interactive=False, elem_id="next-code")
 
     controls = [top_n, temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
                 no_repeat_ngram_size, bad_words]
@@ -309,7 +313,7 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         triggers=None,  # on page load and whenever any input changes (the model too)
         fn=_update,
         inputs=[model_state, prompt, *controls],
-        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table],
+        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table, code],
         trigger_mode="always_last",
         show_progress="minimal",
         api_visibility="private",
