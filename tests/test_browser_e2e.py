@@ -34,8 +34,14 @@ def app_page(browser: object, app_url: str, embedded_cache_dir: Path) -> Iterato
     context.close()
 
 
+SETTLED = """() => Array.from(document.querySelectorAll('[data-testid=status-tracker]'))
+    .every(tracker => tracker.classList.contains('hide') || tracker.offsetParent === null)"""
+"""True once no output on the page still shows a progress indicator."""
+
+
 def screenshot(page: object, name: str) -> None:
     DOCS.mkdir(exist_ok=True)
+    page.wait_for_function(SETTLED)  # no half-faded output or timer in the picture
     page.mouse.move(0, 0)  # no hover effects in the picture
     page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
 
