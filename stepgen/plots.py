@@ -4,6 +4,8 @@
   probability next to the final one (after every setting), tokens a setting
   cut greyed out and still visible, a bar for the mass outside the top N, the
   greedy choice marked, logit / log-probability / rank on hover;
+* :func:`draws_figure`: how often each token came out of many draws, next to
+  the probability it was drawn with;
 * :func:`pipeline_figure`: small multiples, the same tokens after each logits
   processor in ``generate()``'s order, titled with survivors and mass removed;
 * :func:`candidate_rows` / :func:`pipeline_rows`: the same numbers as table rows.
@@ -25,6 +27,7 @@ from plotly.subplots import make_subplots
 
 from stepgen.distribution import Candidate, Distribution
 from stepgen.explain import percent
+from stepgen.stepping import Draws
 from stepgen.tokens import visible
 
 RAW_COLOR = "#4c72b0"
@@ -134,6 +137,31 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
             text=f"{percent(dist.other_mass)} → {percent(dist.final_other_mass)}<br>(bar cut off)",
             font={"size": 11}, bgcolor="rgba(128,128,128,0.2)",
         )
+    return fig
+
+
+DRAWN_COLOR = "#009e73"
+
+
+def draws_figure(dist: Distribution, draws: Draws, *, height: int = 320) -> go.Figure:
+    """How often each shown token came out of ``draws``, next to the probability it was drawn with."""
+    labels = token_labels(dist.candidates) + [other_label(dist)]
+    drawn = dict(draws.counts)
+    counts = [drawn.get(c.id, 0) for c in dist.candidates]
+    counts.append(draws.n - sum(counts))
+    shares = [count / draws.n for count in counts]
+    fig = go.Figure()
+    fig.add_bar(name="probability after settings", x=labels,
+                y=[c.final_prob for c in dist.candidates] + [dist.final_other_mass],
+                marker={"color": FINAL_COLOR}, hovertemplate="<b>%{x}</b><br>probability %{y:.2%}<extra></extra>")
+    fig.add_bar(name=f"share of {draws.n:,} draws (seed {draws.seed})", x=labels, y=shares, customdata=counts,
+                marker={"color": DRAWN_COLOR},
+                hovertemplate="<b>%{x}</b><br>drawn %{customdata:,} times: %{y:.2%}<extra></extra>")
+    _base_layout(fig, height)
+    fig.update_layout(barmode="group", bargap=0.25,
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0})
+    fig.update_xaxes(type="category", tickangle=-40 if len(labels) > 12 else 0, gridcolor=GRID_COLOR)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=GRID_COLOR, title="share")
     return fig
 
 

@@ -185,6 +185,43 @@ def choose(
     return token_id
 
 
+MAX_DRAWS = 100_000
+"""The most tokens :func:`draw` takes from one distribution at once."""
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Many independent draws from one distribution: how often each token came out."""
+
+    n: int
+    seed: int
+    counts: tuple[tuple[int, int], ...]
+    """(token id, times drawn), the most drawn first."""
+
+    def share(self, token_id: int) -> float:
+        return dict(self.counts).get(token_id, 0) / self.n
+
+
+def draw(dist: Distribution, n: int, seed: int) -> Draws:
+    """``n`` tokens drawn from ``dist`` as ``generate(do_sample=True)`` draws one, each independently.
+
+    Each draw is ``torch.multinomial`` on the final distribution (with temperature 0, every draw is the
+    greedy token, as ``generate(do_sample=False)`` picks it). The counts approach the probabilities as
+    ``n`` grows: that is what a probability means.
+    """
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRAWS:
+        raise ValueError(f"`samples` has to be a whole number from 1 to {MAX_DRAWS}, but is {n!r}")
+    generator = new_generator(seed, dist.final_probs.device)
+    if dist.settings.greedy:
+        return Draws(n=n, seed=seed, counts=((dist.greedy_id, n),))
+    drawn = torch.multinomial(dist.final_probs, n, replacement=True, generator=generator)
+    ids, counts = torch.unique(drawn, return_counts=True)
+    order = sorted(zip(ids.tolist(), counts.tolist()), key=lambda pair: (-pair[1], pair[0]))
+    return Draws(n=n, seed=seed, counts=tuple(order))
+
+
 def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int, strategy: str) -> Step:
     shown = {c.id: c for c in dist.candidates}
     if token_id in shown:

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from stepgen import stepping
 from stepgen.distribution import check_ids, from_logits, next_token
 from stepgen.explain import percent, quoted, reading
 from stepgen.settings import DecodingSettings
@@ -67,6 +68,18 @@ def test_endpoint_equals_plain_transformers(client: object, tiny_gpt2: object, s
     entropy = float(-(raw[raw > 0] * raw[raw > 0].log2()).sum())
     assert abs(out["entropy"] - entropy) < 1e-4, f"entropy {out['entropy']} vs {entropy} bits"
     assert out["model"] and isinstance(out["reading"], str) and out["reading"], out["reading"]
+
+
+def test_endpoint_draws_samples_from_the_final_distribution(client: object, tiny_gpt2: object) -> None:
+    out = client.predict(prompt=PROMPT, top_k=3, samples=300, seed=5, api_name="/next_token")
+    dist = next_token(tiny_gpt2, out["token_ids"], DecodingSettings(top_k=3))
+    expected = stepping.draw(dist, 300, 5)
+    assert out["draws"]["n"] == 300 and out["draws"]["seed"] == 5, out["draws"]
+    assert [(c["id"], c["count"]) for c in out["draws"]["counts"]] == list(expected.counts), out["draws"]
+    assert len(out["draws"]["counts"]) <= 3, "top_k=3: three tokens at most can come out"
+    texts = {c["id"]: c["text"] for c in out["candidates"]}
+    assert all(c["text"] == texts[c["id"]] for c in out["draws"]["counts"]), "draws name tokens as candidates do"
+    assert "draws" not in client.predict(prompt=PROMPT, api_name="/next_token"), "no samples asked, none drawn"
 
 
 def test_endpoint_takes_token_ids_instead_of_a_prompt(client: object) -> None:
@@ -139,8 +152,9 @@ def _controls(**changes: object) -> list[object]:
 
 
 def test_handler_fills_every_view(tiny_gpt2_dir: Path, tiny_gpt2: object) -> None:
-    message, summary, chart, table, pipeline_chart, pipeline_table = next_token_tab._update(
-        str(tiny_gpt2_dir), "It was a dark and stormy", *_controls(temperature=0.5, top_k=4.0, bad_words="the, rain"))
+    message, summary, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note = (
+        next_token_tab._update(str(tiny_gpt2_dir), "It was a dark and stormy",
+                               *_controls(temperature=0.5, top_k=4.0, bad_words="the, rain")))
     assert message == "", f"no message expected, got {message!r}"
     dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer("It was a dark and stormy")["input_ids"],
                       DecodingSettings(temperature=0.5, top_k=4, bad_words=("the", "rain")))
@@ -152,6 +166,31 @@ def test_handler_fills_every_view(tiny_gpt2_dir: Path, tiny_gpt2: object) -> Non
     assert len(table) == len(dist.candidates) + 1, "one row per candidate and one for the rest"
     assert [row[0] for row in pipeline_table] == ["raw softmax", "bad_words", "temperature", "top_k"], pipeline_table
     assert len(pipeline_chart.data) >= 4, "one panel per stage"
+    assert all(part in code for part in ("prompt = 'It was a dark and stormy'", "NoBadWordsLogitsProcessor(",
+                                         "TemperatureLogitsWarper(0.5)", "TopKLogitsWarper(top_k=4)")), (
+        f"the code of these settings: {code}")
+    assert draws_plot is None and draws_note == "", "draws of other settings are cleared, never left beside these"
+
+
+def test_draw_handler_charts_the_shares_next_to_the_probabilities(tiny_gpt2_dir: Path, tiny_gpt2: object) -> None:
+    controls = _controls(temperature=0.7, top_k=6.0)
+    figure, note = next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, *controls, 500, 11)
+    dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], DecodingSettings(temperature=0.7, top_k=6))
+    draws = stepping.draw(dist, 500, 11)
+    probs, shares = figure.data
+    # the handler may reuse cached keys and values of an earlier test: the same numbers up to float rounding
+    expected = [c.final_prob for c in dist.candidates]
+    assert max(abs(a - b) for a, b in zip(probs.y[:-1], expected)) < 1e-6, ("the probabilities drawn with",
+                                                                             list(probs.y), expected)
+    assert list(shares.y[:-1]) == [draws.share(c.id) for c in dist.candidates], "the share of each token's draws"
+    assert sum(shares.customdata) == 500 and shares.y[-1] == 0, "every draw is one of the six top_k keeps"
+    top = max(dist.candidates, key=lambda c: c.final_prob)
+    assert f"In 500 draws {quoted(top.text)} came out {dict(draws.counts)[top.id]} times" in note, note
+
+
+def test_draw_handler_names_a_bad_number_of_samples(tiny_gpt2_dir: Path) -> None:
+    with pytest.raises(next_token_tab.gr.Error, match="`samples` has to be a whole number"):
+        next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, *_controls(), 0, 0)
 
 
 @pytest.mark.parametrize(("name", "value"), [("top_p", 0.0), ("temperature", -1.0), ("top_k", -2), ("min_p", 1.5)])

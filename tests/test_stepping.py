@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from stepgen import stepping
+from stepgen.distribution import next_token
 from stepgen.kvcache import KVStore, Lookup
 from stepgen.settings import DecodingSettings
 
@@ -80,6 +81,40 @@ def test_uniform_draws_ignore_the_model_and_repeat_with_the_seed(tiny_gpt2: obje
     assert drawn == expected, f"uniform draws are not the seeded generator's uniform draws: {drawn} vs {expected}"
     greedy = _step_n(tiny_gpt2, ids, DecodingSettings(top_k=1), "greedy", 8)[len(ids):]
     assert drawn != greedy, "uniform draws followed the model (top_k=1 leaves only its favourite)"
+
+
+def test_draws_count_every_token_and_repeat_with_the_seed(tiny_gpt2: object) -> None:
+    dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], DecodingSettings(top_k=5))
+    draws = stepping.draw(dist, 2_000, seed=7)
+    assert sum(count for _, count in draws.counts) == 2_000, f"every draw counted once: {draws.counts}"
+    survivors = {int(i) for i in torch.nonzero(dist.final_probs).flatten()}
+    assert {token_id for token_id, _ in draws.counts} <= survivors, (
+        f"only tokens top_k=5 keeps can come out: {draws.counts} vs {survivors}")
+    counts = [count for _, count in draws.counts]
+    assert counts == sorted(counts, reverse=True), f"the most drawn first: {draws.counts}"
+    assert stepping.draw(dist, 2_000, seed=7) == draws, "the same seed must draw the same tokens"
+    assert stepping.draw(dist, 2_000, seed=8) != draws, "another seed draws another run"
+
+
+def test_draw_shares_settle_on_the_final_probabilities(tiny_gpt2: object) -> None:
+    settings = DecodingSettings(temperature=0.8, top_p=0.9)
+    dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], settings)
+    draws = stepping.draw(dist, stepping.MAX_DRAWS, seed=0)
+    # the standard error of a share is at most 0.5 / sqrt(100000) = 0.0016: 0.01 is six of them
+    worst = max(abs(draws.share(c.id) - c.final_prob) for c in dist.candidates)
+    assert worst < 0.01, f"shares of {draws.n} draws stray {worst:.4f} from the probabilities"
+
+
+def test_greedy_draws_are_all_the_greedy_token(tiny_gpt2: object) -> None:
+    dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], DecodingSettings(temperature=0))
+    assert stepping.draw(dist, 50, seed=3).counts == ((dist.greedy_id, 50),), "temperature 0 has nothing to draw"
+
+
+@pytest.mark.parametrize("n", [0, -1, stepping.MAX_DRAWS + 1, 2.5, "10", True])
+def test_a_bad_number_of_draws_is_refused_by_name(tiny_gpt2: object, n: object) -> None:
+    dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], DecodingSettings())
+    with pytest.raises(ValueError, match="`samples` has to be a whole number from 1 to 100000"):
+        stepping.draw(dist, n, seed=0)
 
 
 def test_step_records_the_probabilities_plain_transformers_computes(tiny: object) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import gradio as gr
 
+from stepgen import stepping
 from stepgen.codegen import next_token_code
 from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
 from stepgen.explain import SETTING_HELP, percent, quoted, reading
@@ -28,12 +29,14 @@ from stepgen.plots import (
     PIPELINE_HEADERS,
     candidate_rows,
     distribution_figure,
+    draws_figure,
     pipeline_figure,
     pipeline_rows,
 )
 from stepgen.registry import default_model, get_model
 from stepgen.scoring import TextScore, score
 from stepgen.settings import DecodingSettings
+from stepgen.tokens import token_text
 from stepgen.tokenize import check_unicode
 from ui.errors import user_errors
 from ui.playground_tab import VIRIDIS, colour, shown
@@ -125,33 +128,30 @@ def _score(model_name: str, prompt: str) -> str | Any:
 # --- UI handlers (private glue) ----------------------------------------------------
 
 
-def _update(
-    model_name: str,
-    prompt: str,
-    top_n: float,
-    temperature: float,
-    top_k: float,
-    top_p: float,
-    min_p: float,
-    typical_p: float,
-    epsilon_cutoff: float,
-    eta_cutoff: float,
-    repetition_penalty: float,
-    no_repeat_ngram_size: float,
-    bad_words: str,
-) -> tuple[Any, ...]:
-    """All views for the current controls; on a bad input, a message and the views left as they were."""
-    keep = (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+def _distribution(model_name: str, prompt: str, top_n: float, temperature: float, top_k: float, top_p: float,
+                  min_p: float, typical_p: float, epsilon_cutoff: float, eta_cutoff: float,
+                  repetition_penalty: float, no_repeat_ngram_size: float, bad_words: str,
+                  ) -> tuple[Any, DecodingSettings, Distribution]:
+    """The model, the settings and the distribution the controls describe (ValueError naming a bad one)."""
+    settings = DecodingSettings(
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=split_words(bad_words or ""),
+    )
+    loaded = get_model(model_name)
+    return loaded, settings, next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=check_top_n(top_n))
+
+
+def _update(model_name: str, prompt: str, *controls: Any) -> tuple[Any, ...]:
+    """All views for the current controls; on a bad input, a message and the views left as they were.
+
+    The draws shown belong to the settings they were drawn with, so any change clears them.
+    """
+    keep = tuple(gr.skip() for _ in range(8))
     if not prompt:
         return ("Type a prompt (or pick an example) to see what comes next.", *keep)
     try:
-        settings = DecodingSettings(
-            temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
-            epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size, bad_words=split_words(bad_words or ""),
-        )
-        loaded = get_model(model_name)
-        dist = next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=check_top_n(top_n))
+        loaded, settings, dist = _distribution(model_name, prompt, *controls)
     except ValueError as error:
         gr.Warning(str(error))
         return (f"⚠️ {error}  \nThe views below still show the last valid input.", *keep)
@@ -162,8 +162,28 @@ def _update(
         candidate_rows(dist),
         pipeline_figure(dist),
         pipeline_rows(dist),
-        next_token_code(loaded, prompt, settings, top_n=check_top_n(top_n)),
+        next_token_code(loaded, prompt, settings, top_n=check_top_n(controls[0])),
+        None,
+        "",
     )
+
+
+@user_errors
+def _draw(model_name: str, prompt: str, *values: Any) -> tuple[Any, str]:
+    """Draw tokens from the distribution the controls describe: a chart of how often each came out."""
+    *controls, samples, seed = values
+    _, _, dist = _distribution(model_name, prompt, *controls)
+    draws = stepping.draw(dist, samples, stepping.check_seed(seed if seed not in (None, "") else 0))
+    top = max(dist.candidates, key=lambda c: c.final_prob)
+    if dist.settings.greedy:
+        note = (f"With `temperature` 0 nothing is random: all {draws.n:,} draws are the greedy token "
+                f"{quoted(top.text)}, as `generate(do_sample=False)` picks it.")
+    else:
+        note = (f"In {draws.n:,} draws {quoted(top.text)} came out {dict(draws.counts).get(top.id, 0):,} times "
+                f"({percent(draws.share(top.id))}), for a probability of {percent(top.final_prob)}. "
+                f"{len(draws.counts):,} different tokens came out. Draw more to see the shares settle on the "
+                "probabilities; a new seed gives another run of draws.")
+    return draws_figure(dist, draws), note
 
 
 def _reset() -> tuple[Any, ...]:
@@ -192,6 +212,8 @@ def next_token_api(
     repetition_penalty: float = 1.0,
     no_repeat_ngram_size: int = 0,
     bad_words: list[str] | None = None,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The next-token distribution: raw, after each decoding setting in generate()'s order, and final.
 
@@ -209,13 +231,17 @@ def next_token_api(
         eta_cutoff: entropy-dependent cut-off (0 = off).
         repetition_penalty: penalise tokens already present (1 = off).
         no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
-        bad_words: words that may never be written.
+        bad_words: words that may never be written (a list; a single string is one word).
+        samples: also draw this many tokens from the final distribution, as generate(do_sample=True) draws one
+            (0 = none, at most 100000); they come back as "draws".
+        seed: the seed of those draws (0 to 2**31-1).
 
     Returns {"candidates": [{"id", "text", "logit", "prob", "logprob", "rank", "final_prob", "removed",
     "removed_by"}], "greedy_id", "entropy", "final_entropy", "other_mass", "final_other_mass", "survivors",
     "vocab_size", "stages": [{"name", "processor", "survivors", "removed_mass", "moved_mass", "entropy", "top",
     "shown"}], "settings", "n_input_tokens", "model", "token_ids", "reading"}. `prob` is the model's raw softmax,
-    `final_prob` the probability after every setting (what sampling draws from).
+    `final_prob` the probability after every setting (what sampling draws from). With `samples`, also
+    "draws": {"n", "seed", "counts": [{"id", "text", "count"}]} (the most drawn first).
     """
     settings = DecodingSettings(
         temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
@@ -226,7 +252,13 @@ def next_token_api(
     loaded = get_model(model or default_model())
     ids = prompt_ids(loaded, prompt, token_ids)
     dist = next_token(loaded, ids, settings, top_n=top_n)
-    return {**dist.to_dict(), "model": loaded.name, "token_ids": ids, "reading": reading(dist)}
+    answer = {**dist.to_dict(), "model": loaded.name, "token_ids": ids, "reading": reading(dist)}
+    if samples:
+        draws = stepping.draw(dist, samples, stepping.check_seed(seed))
+        answer["draws"] = {"n": draws.n, "seed": draws.seed, "counts": [
+            {"id": token_id, "text": token_text(loaded.tokenizer, token_id), "count": count}
+            for token_id, count in draws.counts]}
+    return answer
 
 
 @user_errors
@@ -278,6 +310,17 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             chart = gr.Plot(show_label=False, elem_id="next-chart", elem_classes=["stepgen-plot"])
             table = gr.Dataframe(headers=CANDIDATE_HEADERS, interactive=False, elem_id="next-table", max_height=420,
                                  label="The same numbers (log-prob is the natural log of the raw probability)")
+            with gr.Accordion("Draw samples: how often does each token come out?", open=False,
+                              elem_id="next-draws-box"):
+                gr.Markdown("Sampling draws one token at random, each with its probability after your settings. "
+                            "Draw many at once and count: the shares come close to the probabilities.")
+                with gr.Row(equal_height=True):
+                    samples = gr.Slider(1, 10_000, value=100, step=1, label="samples", elem_id="next-samples",
+                                        scale=3)
+                    draw_seed = gr.Number(value=0, precision=0, label="seed", elem_id="next-draw-seed", scale=1)
+                    draw = gr.Button("Draw", elem_id="next-draw", scale=1)
+                draws_note = gr.Markdown(elem_id="next-draws-note")
+                draws_plot = gr.Plot(show_label=False, elem_id="next-draws", elem_classes=["stepgen-plot"])
             with gr.Accordion("Every position: how likely was each token of the prompt?", open=False,
                               elem_id="next-score-box"):
                 gr.Markdown("The model predicts the next token at every position of its input, not only at the "
@@ -313,12 +356,14 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         triggers=None,  # on page load and whenever any input changes (the model too)
         fn=_update,
         inputs=[model_state, prompt, *controls],
-        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table, code],
+        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note],
         trigger_mode="always_last",
         show_progress="minimal",
         api_visibility="private",
     )
     reset.click(_reset, outputs=controls, api_visibility="private")
+    draw.click(_draw, [model_state, prompt, *controls, samples, draw_seed], [draws_plot, draws_note],
+               api_visibility="private", show_progress="minimal")
     # on page load and whenever the prompt or the model changes (the settings do not touch a written text)
     gr.on(None, _score, [model_state, prompt], [scored], trigger_mode="always_last", show_progress="hidden",
           api_visibility="private")
