@@ -259,10 +259,13 @@ class TokenInfo:
     """Entropy of the model's distribution at this step, in bits."""
     final_entropy: float
     """Entropy of the processed distribution at this step, in bits."""
+    logprob: float
+    """The natural log of ``prob``, from the log-softmax itself (``prob`` may underflow to 0, this stays finite)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "prob": self.prob, "final_prob": self.final_prob,
-                "rank": self.rank, "entropy": self.entropy, "final_entropy": self.final_entropy}
+                "rank": self.rank, "entropy": self.entropy, "final_entropy": self.final_entropy,
+                "logprob": self.logprob}
 
 
 @dataclass(frozen=True)
@@ -484,7 +487,7 @@ def _entropy_bits(logp: torch.Tensor) -> torch.Tensor:
 
 
 def _token_rows(raw: torch.Tensor, processed: torch.Tensor, tokens: torch.Tensor) -> list[tuple[float, ...]]:
-    """(prob, final_prob, rank, entropy, final_entropy) per row, from raw logits and processed scores."""
+    """(prob, final_prob, rank, entropy, final_entropy, logprob) per row, from raw logits and processed scores."""
     raw = raw.float()
     processed = processed.float()
     index = tokens.view(-1, 1)
@@ -495,10 +498,11 @@ def _token_rows(raw: torch.Tensor, processed: torch.Tensor, tokens: torch.Tensor
     else:
         final_logp = torch.log_softmax(processed, dim=-1)
         final_entropy = _entropy_bits(final_logp)
-    prob = logp.gather(1, index).exp().view(-1)
+    token_logp = logp.gather(1, index).view(-1)
     final = final_logp.gather(1, index).exp().view(-1)
     rank = (raw > raw.gather(1, index)).sum(dim=-1) + 1
-    return list(zip(prob.tolist(), final.tolist(), rank.tolist(), entropy.tolist(), final_entropy.tolist()))
+    return list(zip(token_logp.exp().tolist(), final.tolist(), rank.tolist(), entropy.tolist(),
+                    final_entropy.tolist(), token_logp.tolist()))
 
 
 class _Watch(StoppingCriteria):
@@ -553,7 +557,7 @@ def _sequence(
     tokenizer: Any, tokens: list[TokenInfo] | tuple[TokenInfo, ...], finish: str, beam_score: float | None = None,
 ) -> GeneratedSequence:
     ids = tuple(token.id for token in tokens)
-    logprob = math.fsum(math.log(token.prob) if token.prob > 0 else -math.inf for token in tokens)
+    logprob = math.fsum(token.logprob for token in tokens)
     return GeneratedSequence(token_ids=ids, text=tokenizer.decode(ids, skip_special_tokens=True), tokens=tuple(tokens),
                              logprob=logprob, finish=finish, beam_score=beam_score)
 
@@ -618,7 +622,8 @@ def _beam_sequences(
         tokens = [
             TokenInfo(id=ids[t], text=token_text(tokenizer, ids[t]), prob=math.exp(float(model_lp[r, t])),
                       final_prob=math.exp(float(final_lp[r, t])), rank=int(stats[r][t][2]),
-                      entropy=float(stats[r][t][3]), final_entropy=float(stats[r][t][4]))
+                      entropy=float(stats[r][t][3]), final_entropy=float(stats[r][t][4]),
+                      logprob=float(model_lp[r, t]))
             for t in range(length)
         ]
         result.append(_sequence(tokenizer, tokens, reason, float(beam_scores[r])))
@@ -645,13 +650,13 @@ class _Streamed:
 
     def absorb(self, steps: list[_Step]) -> None:
         for tokens, numbers, hits in steps:
-            for r, (token, (prob, final_prob, rank, entropy, final_entropy), hit) in enumerate(
+            for r, (token, (prob, final_prob, rank, entropy, final_entropy, logprob), hit) in enumerate(
                 zip(tokens, numbers, hits)
             ):
                 if self.done[r]:  # generate() pads a finished row from then on
                     continue
                 self.rows[r].append(TokenInfo(token, token_text(self.tokenizer, token), prob, final_prob, int(rank),
-                                              entropy, final_entropy))
+                                              entropy, final_entropy, logprob))
                 self.done[r] = token in self.eos or hit
 
     def sequences(self) -> tuple[GeneratedSequence, ...]:

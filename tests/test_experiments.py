@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from stepgen.generation import GeneratedSequence, TokenInfo, generate
@@ -61,7 +63,7 @@ def test_the_embedded_model_shows_each_sampling_idea(embedded: object) -> None:
 
 
 def test_loops_are_marked_in_the_output() -> None:
-    tokens = tuple(TokenInfo(i, f" w{i}", 0.5, 0.5, 1, 1.0, 1.0) for i in (1, 2, 3, 1, 2, 3, 4))
+    tokens = tuple(TokenInfo(i, f" w{i}", 0.5, 0.5, 1, 1.0, 1.0, math.log(0.5)) for i in (1, 2, 3, 1, 2, 3, 4))
     sequence = GeneratedSequence(token_ids=tuple(t.id for t in tokens), text="", tokens=tokens, logprob=-1.0,
                                  finish="length")
     shown = playground_tab.sequences_html("Start", (sequence,), False, prompt_ids=(9,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -12,6 +13,9 @@ import torch
 from stepgen.generation import (
     PRESETS,
     GenerationRequest,
+    TokenInfo,
+    _sequence,
+    _token_rows,
     effective_config,
     generate,
     preset,
@@ -83,6 +87,7 @@ def test_probabilities_equal_compute_transition_scores(tiny: object, name: str) 
         for t, token in enumerate(sequence.tokens):
             assert abs(token.prob - math.exp(model_lp[r, t])) < 1e-5, f"prob of token {t} in sequence {r}"
             assert abs(token.final_prob - math.exp(final_lp[r, t])) < 1e-5, f"final prob of token {t} in sequence {r}"
+            assert abs(token.logprob - float(model_lp[r, t])) < 1e-4, f"log-prob of token {t} in sequence {r}"
         assert abs(sequence.logprob - float(model_lp[r, : len(sequence.tokens)].sum())) < 1e-4, "sequence logprob"
         expected_ppl = math.exp(-float(model_lp[r, : len(sequence.tokens)].mean()))
         assert abs(sequence.perplexity - expected_ppl) < 1e-3 * expected_ppl, (sequence.perplexity, expected_ppl)
@@ -142,8 +147,21 @@ def test_a_slow_reader_gets_fewer_larger_updates(tiny_gpt2: object) -> None:
         time.sleep(0.2)  # a reader busy elsewhere: the tokens written meanwhile come in one update, not a backlog
     running = [len(u.sequences[0].tokens) for u in updates if u.status == "running"]
     assert running and running[0] >= 1, running
-    assert len(running) < 10, f"{len(running)} updates for 60 tokens: the stream did not coalesce them ({running})"
+    # a tiny model writes a token in milliseconds: one update per token would mean the stream kept a backlog
+    assert len(running) <= 20, f"{len(running)} updates for 60 tokens: the stream did not coalesce them ({running})"
     assert len(updates[-1].result.sequences[0].tokens) == 60, "the result lost tokens"
+
+
+def test_a_token_too_unlikely_for_a_float_keeps_a_finite_log_probability(tiny_gpt2: object) -> None:
+    logits = torch.tensor([[0.0, -200.0, -1.0]])
+    prob, final_prob, rank, _, _, logprob = _token_rows(logits, logits, torch.tensor([1]))[0]
+    assert prob == 0.0 and rank == 3, "exp(-200) is below the smallest float32: the probability shows as 0"
+    assert abs(logprob - float(torch.log_softmax(logits, dim=-1)[0, 1])) < 1e-4, logprob
+    token = TokenInfo(5, "x", prob, final_prob, rank, 0.0, 0.0, logprob)
+    sequence = _sequence(tiny_gpt2.tokenizer, [token, token], "length")
+    assert math.isfinite(sequence.logprob) and abs(sequence.logprob - 2 * logprob) < 1e-6, sequence.logprob
+    assert math.isfinite(sequence.perplexity), "the perplexity of such a text is huge, not infinite"
+    json.dumps(sequence.to_dict(), allow_nan=False)  # JSON has no Infinity: a client must be able to read it
 
 
 def test_beam_search_yields_only_the_result(tiny: object) -> None:

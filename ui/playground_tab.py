@@ -458,7 +458,7 @@ def generate_api(
         seed: seed for sampling (empty or -1: a random seed is picked and returned).
 
     Returns {"status": "done", "sequences": [{"text", "token_ids", "tokens": [{"id", "text", "prob", "final_prob", "rank",
-    "entropy", "final_entropy"}], "logprob", "perplexity", "finish", "beam_score"}], "code", "mode", "seed",
+    "entropy", "final_entropy", "logprob"}], "logprob", "perplexity", "finish", "beam_score"}], "code", "mode", "seed",
     "effective": {"settings", "warnings"}, "generate_kwargs", "prompt_ids", "stopped", "seconds", ...}.
     `text` and `token_ids` are the continuation only; `prob` is the model's softmax probability of the token,
     `final_prob` its probability after every processor (what sampling drew it with); `code` is the Python that
