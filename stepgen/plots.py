@@ -10,8 +10,9 @@
   processor in ``generate()``'s order, titled with survivors and mass removed;
 * :func:`candidate_rows` / :func:`pipeline_rows`: the same numbers as table rows.
 
-Figures are built from a :class:`~stepgen.distribution.Distribution` alone: this
-module computes nothing from a model and knows nothing about Gradio. Colours
+Figures are built from a :class:`~stepgen.distribution.Distribution` (and, for
+draws, the counts of :func:`stepgen.stepping.draw`): this module computes nothing
+from a model and knows nothing about Gradio. Colours
 are colour-blind safe (blue and orange, cividis for magnitudes) and the
 backgrounds transparent, so the figures read in light and dark mode.
 """
@@ -20,15 +21,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from stepgen.distribution import Candidate, Distribution
 from stepgen.explain import percent
-from stepgen.stepping import Draws
 from stepgen.tokens import visible
+
+if TYPE_CHECKING:
+    from stepgen.stepping import Draws
 
 RAW_COLOR = "#4c72b0"
 FINAL_COLOR = "#e69f00"

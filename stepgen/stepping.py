@@ -209,17 +209,22 @@ def draw(dist: Distribution, n: int, seed: int) -> Draws:
     greedy token, as ``generate(do_sample=False)`` picks it). The counts approach the probabilities as
     ``n`` grows: that is what a probability means.
     """
-    if isinstance(n, float) and n.is_integer():
-        n = int(n)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRAWS:
-        raise ValueError(f"`samples` has to be a whole number from 1 to {MAX_DRAWS}, but is {n!r}")
-    generator = new_generator(seed, dist.final_probs.device)
+    n, seed = check_draws(n), check_seed(seed)
     if dist.settings.greedy:
         return Draws(n=n, seed=seed, counts=((dist.greedy_id, n),))
+    generator = new_generator(seed, dist.final_probs.device)
     drawn = torch.multinomial(dist.final_probs, n, replacement=True, generator=generator)
     ids, counts = torch.unique(drawn, return_counts=True)
     order = sorted(zip(ids.tolist(), counts.tolist()), key=lambda pair: (-pair[1], pair[0]))
     return Draws(n=n, seed=seed, counts=tuple(order))
+
+
+def check_draws(n: Any) -> int:
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRAWS:
+        raise ValueError(f"`samples` has to be a whole number from 1 to {MAX_DRAWS}, but is {n!r}")
+    return n
 
 
 def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int, strategy: str) -> Step:

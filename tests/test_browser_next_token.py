@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -84,18 +83,11 @@ def test_every_position_colours_the_prompt_by_its_probability(page: object, clie
 def test_drawn_samples_chart_their_counts_and_clear_when_a_setting_changes(page: object, client: object) -> None:
     _open_tab(page)
     page.get_by_text("Draw samples: how often does each token come out?").click()
-    page.locator("#next-draw").wait_for(state="visible")  # the accordion renders its content when it opens
-    # the slider takes a typed number when its range input moves: only then does a click send 400. Now and then
-    # (about one run in ten here, while the page settles) a typed number does not take: type it again then.
-    for attempt in range(3):
-        _set(page, "next-samples", "400")
-        try:
-            page.wait_for_function(
-                "() => document.querySelector('#next-samples input[type=range]').value === '400'", timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
+    # the accordion mounts its content when it opens: type once the slider has put its value on the range input
+    # (a number typed within milliseconds of the click, sooner than a person could, does not always take)
+    page.wait_for_function("() => document.querySelector('#next-samples input[type=range]')?.value === '100'")
+    _set(page, "next-samples", "400")
+    page.wait_for_function("() => document.querySelector('#next-samples input[type=range]').value === '400'")
     page.locator("#next-draw").click()
     page.wait_for_function("() => document.querySelector('#next-draws .js-plotly-plot')?.data?.length === 2")
     counts = page.evaluate("() => Array.from(document.querySelector('#next-draws .js-plotly-plot').data[1].customdata)")

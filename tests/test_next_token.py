@@ -80,6 +80,9 @@ def test_endpoint_draws_samples_from_the_final_distribution(client: object, tiny
     texts = {c["id"]: c["text"] for c in out["candidates"]}
     assert all(c["text"] == texts[c["id"]] for c in out["draws"]["counts"]), "draws name tokens as candidates do"
     assert "draws" not in client.predict(prompt=PROMPT, api_name="/next_token"), "no samples asked, none drawn"
+    picked = client.predict(prompt=PROMPT, top_k=3, samples=300, api_name="/next_token")["draws"]
+    again = client.predict(prompt=PROMPT, top_k=3, samples=300, seed=picked["seed"], api_name="/next_token")["draws"]
+    assert again == picked, "a seed left out is picked at random, and reported so that the draws can be repeated"
 
 
 def test_endpoint_takes_token_ids_instead_of_a_prompt(client: object) -> None:
@@ -115,9 +118,13 @@ def test_temperature_zero_is_greedy_through_the_endpoint(client: object, tiny_gp
         ({"token_ids": [1, 2]}, "Give either `prompt` or `token_ids`, not both"),
         ({"prompt": "a " * 300}, "reads at most 128 tokens (its context window)"),
         ({"prompt": ""}, "There is no token to continue from"),
+        ({"samples": -3}, "`samples` has to be a whole number from 1 to 100000, but is -3"),
+        ({"samples": 100_001}, "`samples` has to be a whole number from 1 to 100000, but is 100001"),
+        ({"seed": -5}, "`seed` has to be an integer from 0 to 2147483647, but is -5"),
     ],
     ids=["top_p-0", "top_p-1.5", "top_k-negative", "temperature-negative", "temperature-nan-text", "penalty-0",
-         "top_n-0", "unknown-id", "prompt-and-ids", "too-long", "empty"],
+         "top_n-0", "unknown-id", "prompt-and-ids", "too-long", "empty", "samples-negative", "samples-too-many",
+         "seed-negative"],
 )
 def test_invalid_input_gets_a_message_naming_it(client: object, arguments: dict, message: str) -> None:
     arguments = {"prompt": "Studying AI is", **arguments}

@@ -92,8 +92,8 @@ def test_draws_count_every_token_and_repeat_with_the_seed(tiny_gpt2: object) -> 
         f"only tokens top_k=5 keeps can come out: {draws.counts} vs {survivors}")
     counts = [count for _, count in draws.counts]
     assert counts == sorted(counts, reverse=True), f"the most drawn first: {draws.counts}"
-    assert stepping.draw(dist, 2_000, seed=7) == draws, "the same seed must draw the same tokens"
-    assert stepping.draw(dist, 2_000, seed=8) != draws, "another seed draws another run"
+    assert stepping.draw(dist, 2_000, seed=7.0) == draws, "the same seed (a whole float as JSON sends it) draws the same"
+    assert stepping.draw(dist, 2_000, seed=8).counts != draws.counts, "another seed draws another run"
 
 
 def test_draw_shares_settle_on_the_final_probabilities(tiny_gpt2: object) -> None:

@@ -16,6 +16,7 @@ figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
 from __future__ import annotations
 
 import html
+import secrets
 from typing import Any
 
 import gradio as gr
@@ -213,7 +214,7 @@ def next_token_api(
     no_repeat_ngram_size: int = 0,
     bad_words: list[str] | None = None,
     samples: int = 0,
-    seed: int = 0,
+    seed: int = -1,
 ) -> dict[str, Any]:
     """The next-token distribution: raw, after each decoding setting in generate()'s order, and final.
 
@@ -234,7 +235,7 @@ def next_token_api(
         bad_words: words that may never be written (a list; a single string is one word).
         samples: also draw this many tokens from the final distribution, as generate(do_sample=True) draws one
             (0 = none, at most 100000); they come back as "draws".
-        seed: the seed of those draws (0 to 2**31-1).
+        seed: the seed of those draws, from 0 to 2**31-1; -1 picks one at random (returned in "draws").
 
     Returns {"candidates": [{"id", "text", "logit", "prob", "logprob", "rank", "final_prob", "removed",
     "removed_by"}], "greedy_id", "entropy", "final_entropy", "other_mass", "final_other_mass", "survivors",
@@ -249,12 +250,16 @@ def next_token_api(
         no_repeat_ngram_size=no_repeat_ngram_size, bad_words=bad_words or (),
     )
     top_n = check_top_n(top_n)
+    samples = 0 if samples is None else samples
+    if samples != 0:  # 0 asks for none; anything else is checked as the number of draws
+        stepping.check_draws(samples)
+    seed = secrets.randbelow(stepping.MAX_SEED + 1) if seed is None or seed == -1 else stepping.check_seed(seed)
     loaded = get_model(model or default_model())
     ids = prompt_ids(loaded, prompt, token_ids)
     dist = next_token(loaded, ids, settings, top_n=top_n)
     answer = {**dist.to_dict(), "model": loaded.name, "token_ids": ids, "reading": reading(dist)}
     if samples:
-        draws = stepping.draw(dist, samples, stepping.check_seed(seed))
+        draws = stepping.draw(dist, samples, seed)
         answer["draws"] = {"n": draws.n, "seed": draws.seed, "counts": [
             {"id": token_id, "text": token_text(loaded.tokenizer, token_id), "count": count}
             for token_id, count in draws.counts]}
@@ -352,6 +357,8 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
 
     controls = [top_n, temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
                 no_repeat_ngram_size, bad_words]
+    drawing = draw.click(_draw, [model_state, prompt, *controls, samples, draw_seed], [draws_plot, draws_note],
+                         api_visibility="private", show_progress="minimal")
     gr.on(
         triggers=None,  # on page load and whenever any input changes (the model too)
         fn=_update,
@@ -360,10 +367,9 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         trigger_mode="always_last",
         show_progress="minimal",
         api_visibility="private",
+        cancels=[drawing],  # draws still running belong to the old settings: they never land beside the new ones
     )
     reset.click(_reset, outputs=controls, api_visibility="private")
-    draw.click(_draw, [model_state, prompt, *controls, samples, draw_seed], [draws_plot, draws_note],
-               api_visibility="private", show_progress="minimal")
     # on page load and whenever the prompt or the model changes (the settings do not touch a written text)
     gr.on(None, _score, [model_state, prompt], [scored], trigger_mode="always_last", show_progress="hidden",
           api_visibility="private")
