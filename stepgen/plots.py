@@ -127,7 +127,7 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
         bargap=0.25,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
     )
-    fig.update_xaxes(type="category", tickangle=-40 if len(labels) > 12 else 0, gridcolor=GRID_COLOR)
+    fig.update_xaxes(type="category", tickangle=tick_angle(labels), gridcolor=GRID_COLOR)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=GRID_COLOR, title="probability")
     peak = max(max(c.prob, c.final_prob) for c in dist.candidates)
     other = max(dist.other_mass, dist.final_other_mass)
@@ -141,6 +141,11 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
             font={"size": 11}, bgcolor="rgba(128,128,128,0.2)",
         )
     return fig
+
+
+def tick_angle(labels: Sequence[str]) -> int:
+    """Slant the token labels when they would not fit side by side (about 75 characters across a chart)."""
+    return -35 if len(labels) > 12 or sum(len(label) for label in labels) > 75 else 0
 
 
 DRAWN_COLOR = "#009e73"
@@ -163,7 +168,7 @@ def draws_figure(dist: Distribution, draws: Draws, *, height: int = 320) -> go.F
     _base_layout(fig, height)
     fig.update_layout(barmode="group", bargap=0.25,
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0})
-    fig.update_xaxes(type="category", tickangle=-40 if len(labels) > 12 else 0, gridcolor=GRID_COLOR)
+    fig.update_xaxes(type="category", tickangle=tick_angle(labels), gridcolor=GRID_COLOR)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=GRID_COLOR, title="share")
     return fig
 

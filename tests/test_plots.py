@@ -19,6 +19,7 @@ from stepgen.plots import (
     distribution_figure,
     pipeline_figure,
     pipeline_rows,
+    tick_angle,
     token_labels,
 )
 from stepgen.settings import DecodingSettings
@@ -43,6 +44,15 @@ def _browser_json(fig: object) -> dict:
 
 def _candidate(token_id: int, text: str) -> Candidate:
     return Candidate(id=token_id, text=text, logit=0.0, prob=0.1, logprob=-2.3, rank=token_id, final_prob=0.1)
+
+
+def test_labels_slant_only_when_they_would_collide() -> None:
+    short = ["·night", "·day", "·eve", "(other 49,142)"]
+    assert tick_angle(short) == 0, "a few short labels fit side by side"
+    words = ["·night", "·evening", "·day", "·nights", "·morning", "·afternoon", "·midnight", "·eve", "·road",
+             "·weekend", "(other 49,142)"]
+    assert tick_angle(words) < 0, "eleven labels of 85 characters overlap on a chart: slant them"
+    assert tick_angle(["x"] * 13) < 0, "more than a dozen labels are slanted whatever their length"
 
 
 def test_token_labels_are_unique_and_show_whitespace() -> None:
