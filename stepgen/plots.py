@@ -144,8 +144,12 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
 
 
 def tick_angle(labels: Sequence[str]) -> int:
-    """Slant the token labels when they would not fit side by side (about 75 characters across a chart)."""
-    return -35 if len(labels) > 12 or sum(len(label) for label in labels) > 75 else 0
+    """Slant the token labels when the longest would not fit its share of a chart's width.
+
+    Each label gets an equal slot; a chart about 700 pixels wide holds about 100 characters of its font.
+    """
+    widest = max((len(label) for label in labels), default=0)
+    return -35 if len(labels) > 12 or widest * len(labels) > 100 else 0
 
 
 DRAWN_COLOR = "#009e73"

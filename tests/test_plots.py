@@ -51,7 +51,7 @@ def test_labels_slant_only_when_they_would_collide() -> None:
     assert tick_angle(short) == 0, "a few short labels fit side by side"
     words = ["·night", "·evening", "·day", "·nights", "·morning", "·afternoon", "·midnight", "·eve", "·road",
              "·weekend", "(other 49,142)"]
-    assert tick_angle(words) < 0, "eleven labels of 85 characters overlap on a chart: slant them"
+    assert tick_angle(words) < 0, "eleven slots as wide as '(other 49,142)' overlap on a chart: slant them"
     assert tick_angle(["x"] * 13) < 0, "more than a dozen labels are slanted whatever their length"
 
 
