@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from stepgen.settings import DecodingSettings
+from stepgen.settings import DecodingSettings, whole_in_range
 from stepgen.tokens import token_text
 
 LOG2E = 1 / math.log(2)
@@ -186,11 +186,7 @@ def check_ids(loaded: Any, ids: Any) -> list[int]:
 
 def check_top_n(top_n: Any) -> int:
     """``top_n`` as an int from 1 to :data:`MAX_TOP_N`, or a ValueError saying so."""
-    if isinstance(top_n, float) and top_n.is_integer():
-        top_n = int(top_n)
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= MAX_TOP_N:
-        raise ValueError(f"`top_n` has to be an integer from 1 to {MAX_TOP_N}, but is {top_n!r}")
-    return top_n
+    return whole_in_range("top_n", top_n, 1, MAX_TOP_N)
 
 
 @torch.no_grad()

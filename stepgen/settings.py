@@ -64,6 +64,16 @@ def _whole(name: str, value: Any) -> int:
     return value
 
 
+def whole_in_range(name: str, value: Any, low: int, high: int, what: str = "an integer") -> int:
+    """``value`` as an int from ``low`` to ``high`` (a whole float, as JSON sends it, counts), or a ValueError
+    saying "`name` has to be <what> from <low> to <high>, but is <value>"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"`{name}` has to be {what} from {low} to {high}, but is {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DecodingSettings:
     """The decoding settings of one next-token choice, by their transformers names.

@@ -46,7 +46,7 @@ from stepgen.distribution import (
     from_logits,
 )
 from stepgen.kvcache import KVStore, Lookup, get_store
-from stepgen.settings import DecodingSettings
+from stepgen.settings import DecodingSettings, whole_in_range
 from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
 from stepgen.tokens import token_text
 
@@ -105,11 +105,7 @@ class StepResult:
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, float) and seed.is_integer():
-        seed = int(seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"`seed` has to be an integer from 0 to {MAX_SEED}, but is {seed!r}")
-    return seed
+    return whole_in_range("seed", seed, 0, MAX_SEED)
 
 
 def check_strategy(strategy: Any) -> str:
@@ -178,11 +174,7 @@ def choose(
         high = min(size, vocab_size or size)
         return int(torch.randint(high, (1,), generator=generator, device=generator.device))
     # "token" or "forced": the id given
-    if isinstance(token_id, float) and token_id.is_integer():
-        token_id = int(token_id)
-    if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < size:
-        raise ValueError(f"`token_id` has to be an integer from 0 to {size - 1}, but is {token_id!r}")
-    return token_id
+    return whole_in_range("token_id", token_id, 0, size - 1)
 
 
 MAX_DRAWS = 100_000
@@ -220,11 +212,7 @@ def draw(dist: Distribution, n: int, seed: int) -> Draws:
 
 
 def check_draws(n: Any) -> int:
-    if isinstance(n, float) and n.is_integer():
-        n = int(n)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRAWS:
-        raise ValueError(f"`samples` has to be a whole number from 1 to {MAX_DRAWS}, but is {n!r}")
-    return n
+    return whole_in_range("samples", n, 1, MAX_DRAWS, what="a whole number")
 
 
 def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int, strategy: str) -> Step:

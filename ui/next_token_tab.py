@@ -174,7 +174,7 @@ def _draw(model_name: str, prompt: str, *values: Any) -> tuple[Any, str]:
     """Draw tokens from the distribution the controls describe: a chart of how often each came out."""
     *controls, samples, seed = values
     _, _, dist = _distribution(model_name, prompt, *controls)
-    draws = stepping.draw(dist, samples, stepping.check_seed(seed if seed not in (None, "") else 0))
+    draws = stepping.draw(dist, samples, 0 if seed in (None, "") else seed)
     top = max(dist.candidates, key=lambda c: c.final_prob)
     if dist.settings.greedy:
         note = (f"With `temperature` 0 nothing is random: all {draws.n:,} draws are the greedy token "
