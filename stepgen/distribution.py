@@ -219,6 +219,11 @@ def _check_finite(name: str, settings: DecodingSettings, before: torch.Tensor, a
         )
 
 
+def row_entropy_bits(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy of each row of log-probabilities, in bits (tokens with probability 0 add nothing)."""
+    return -(logp.exp() * logp).nansum(dim=-1) * LOG2E
+
+
 def entropy_bits(probs: torch.Tensor) -> float:
     """Shannon entropy of a probability vector, in bits (zeros contribute nothing)."""
     return float(torch.special.entr(probs).sum() * LOG2E)

@@ -49,11 +49,11 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
+from stepgen.distribution import row_entropy_bits
 from stepgen.settings import DecodingSettings, _number, _whole
 from stepgen.tokenize import check_unicode
 from stepgen.tokens import token_text
 
-LOG2E = 1 / math.log(2)
 MAX_NEW_TOKENS = 1024
 """The most tokens one run may generate (server work is shared)."""
 MAX_BEAMS = 16
@@ -481,23 +481,18 @@ def _warnings(loaded: Any, request: GenerationRequest, config: Any) -> list[str]
 # --- the run ---------------------------------------------------------------------
 
 
-def _entropy_bits(logp: torch.Tensor) -> torch.Tensor:
-    """Entropy of each row of log-probabilities, in bits (tokens with probability 0 add nothing)."""
-    return -(logp.exp() * logp).nansum(dim=-1) * LOG2E
-
-
 def _token_rows(raw: torch.Tensor, processed: torch.Tensor, tokens: torch.Tensor) -> list[tuple[float, ...]]:
     """(prob, final_prob, rank, entropy, final_entropy, logprob) per row, from raw logits and processed scores."""
     raw = raw.float()
     processed = processed.float()
     index = tokens.view(-1, 1)
     logp = torch.log_softmax(raw, dim=-1)
-    entropy = _entropy_bits(logp)
+    entropy = row_entropy_bits(logp)
     if torch.equal(raw, processed):  # no processor changed anything (plain greedy): same numbers, half the work
         final_logp, final_entropy = logp, entropy
     else:
         final_logp = torch.log_softmax(processed, dim=-1)
-        final_entropy = _entropy_bits(final_logp)
+        final_entropy = row_entropy_bits(final_logp)
     token_logp = logp.gather(1, index).view(-1)
     final = final_logp.gather(1, index).exp().view(-1)
     rank = (raw > raw.gather(1, index)).sum(dim=-1) + 1

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import LOG2E, check_ids
+from stepgen.distribution import check_ids, row_entropy_bits
 from stepgen.tokens import token_text
 
 MAX_SCORED = 2048
@@ -107,7 +107,7 @@ def score(loaded: Any, ids: list[int]) -> TextScore:
         actual = torch.tensor(following, device=rows.device).view(-1, 1)
         picked = rows.gather(1, actual).view(-1)
         ranks = (rows > picked.view(-1, 1)).sum(dim=-1) + 1
-        entropies = -(rows.exp() * rows).nansum(dim=-1) * LOG2E
+        entropies = row_entropy_bits(rows)
         best_logp, best_ids = rows.max(dim=-1)
         for offset, token_id in enumerate(following):
             best = int(best_ids[offset])
