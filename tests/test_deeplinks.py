@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import gradio as gr
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from stepgen.generation import GenerationRequest
 from stepgen.settings import DecodingSettings
@@ -220,11 +221,16 @@ def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(br
         assert page.locator("#next-top-k input[type=number]").input_value() == "5"
         truth = client.predict(prompt=prompt, temperature=0.7, top_k=5, api_name="/next_token")
         want = [candidate["final_prob"] for candidate in truth["candidates"]]
-        page.wait_for_function(
-            "want => { const y = document.querySelector('#next-chart .js-plotly-plot')?.data?.[1]?.y;"
-            " return !!y && want.every((p, i) => Math.abs(y[i] - p) < 1e-6) }",
-            arg=want,
-        )
+        try:
+            page.wait_for_function(
+                "want => { const y = document.querySelector('#next-chart .js-plotly-plot')?.data?.[1]?.y;"
+                " return !!y && want.every((p, i) => Math.abs(y[i] - p) < 1e-6) }",
+                arg=want,
+            )
+        except PlaywrightTimeout:  # say what the chart showed instead, so that a failure can be told apart
+            shown = page.evaluate("() => { const d = document.querySelector('#next-chart .js-plotly-plot')?.data;"
+                                  " return d ? [Array.from(d[1].x), Array.from(d[1].y)] : null }")
+            raise AssertionError(f"the chart shows {shown}, the endpoint {truth['candidates']}") from None
         page.locator("#share-button").click()
         page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
         query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
