@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from stepgen.settings import DecodingSettings, whole_in_range
+from stepgen.checks import whole_in_range
+from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 
 LOG2E = 1 / math.log(2)

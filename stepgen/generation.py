@@ -50,7 +50,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
 from stepgen.distribution import row_entropy_bits
-from stepgen.settings import DecodingSettings, _number, _whole
+from stepgen.checks import number as _number, whole as _whole
+from stepgen.settings import DecodingSettings
 from stepgen.tokenize import check_unicode
 from stepgen.tokens import token_text
 

@@ -9,11 +9,12 @@
   (:meth:`generate_kwargs`), every one passed explicitly so that neither the
   model's generation defaults nor ``generate()``'s hidden ``top_k=50`` creep in.
 
-Manual stepping and ``generate()`` therefore cannot drift apart. Temperature 0
-means greedy; a temperature or repetition penalty closer to 0 than
-:data:`MIN_DIVISOR` is refused, because dividing logits by it overflows
-float32 to inf and the distribution to NaN. Bad words are tokenized as they
-appear inside a text (:func:`continuation_ids`), not alone.
+Manual stepping and ``generate()`` therefore cannot drift apart. Each knob's
+type, default and accepted range come from the table in :mod:`stepgen.knobs`
+(temperature 0 means greedy; a temperature or repetition penalty closer to 0
+than :data:`~stepgen.knobs.MIN_DIVISOR` is refused, because dividing logits by
+it overflows float32 to inf). Bad words are tokenized as they appear inside a
+text (:func:`continuation_ids`), not alone.
 
 This module computes no distribution itself (see :mod:`stepgen.distribution`)
 and knows nothing about length or beam knobs, which only make sense inside
@@ -22,7 +23,6 @@ and knows nothing about length or beam knobs, which only make sense inside
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -41,38 +41,10 @@ from transformers import (
     TypicalLogitsWarper,
 )
 
-from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
+from stepgen.knobs import DECODING, MIN_DIVISOR, knob
+from stepgen.tokenize import CONTEXT_FREE, continuation_ids
 
-MIN_DIVISOR = 0.01
-"""The smallest non-zero ``temperature`` and ``repetition_penalty``: both divide logits, and 1e-40 would turn
-them into inf (NaN probabilities). 0.01 already multiplies every logit gap by 100: sampling is nearly greedy."""
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` has to be a number, but is {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` has to be a finite number, but is {value}")
-    return float(value)
-
-
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"`{name}` has to be a whole number, but is {value!r}")
-    return value
-
-
-def whole_in_range(name: str, value: Any, low: int, high: int, what: str = "an integer") -> int:
-    """``value`` as an int from ``low`` to ``high`` (a whole float, as JSON sends it, counts), or a ValueError
-    saying "`name` has to be <what> from <low> to <high>, but is <value>"."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"`{name}` has to be {what} from {low} to {high}, but is {value!r}")
-    return value
-
+__all__ = ["MIN_DIVISOR", "DecodingSettings"]
 
 @dataclass(frozen=True)
 class DecodingSettings:
@@ -95,47 +67,10 @@ class DecodingSettings:
     bad_words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        temperature = _number("temperature", self.temperature)
-        if temperature != 0 and temperature < MIN_DIVISOR:
-            raise ValueError(f"`temperature` has to be 0 (greedy) or a float >= {MIN_DIVISOR}, but is {temperature}")
-        top_k = _whole("top_k", self.top_k)
-        if top_k < 0:
-            raise ValueError(f"`top_k` has to be 0 (off) or a strictly positive integer, but is {top_k}")
-        top_p = _number("top_p", self.top_p)
-        if not 0 < top_p <= 1:
-            raise ValueError(f"`top_p` has to be a float > 0 and <= 1, but is {top_p}")
-        min_p = _number("min_p", self.min_p)
-        if not 0 <= min_p <= 1:
-            raise ValueError(f"`min_p` has to be a float >= 0 and <= 1, but is {min_p}")
-        typical_p = _number("typical_p", self.typical_p)
-        if not 0 < typical_p <= 1:
-            raise ValueError(f"`typical_p` has to be a float > 0 and <= 1, but is {typical_p}")
-        epsilon = _number("epsilon_cutoff", self.epsilon_cutoff)
-        if not 0 <= epsilon < 1:
-            raise ValueError(f"`epsilon_cutoff` has to be a float >= 0 and < 1, but is {epsilon}")
-        eta = _number("eta_cutoff", self.eta_cutoff)
-        if not 0 <= eta < 1:
-            raise ValueError(f"`eta_cutoff` has to be a float >= 0 and < 1, but is {eta}")
-        penalty = _number("repetition_penalty", self.repetition_penalty)
-        if penalty < MIN_DIVISOR:
-            raise ValueError(f"`repetition_penalty` has to be a float >= {MIN_DIVISOR}, but is {penalty}")
-        ngram = _whole("no_repeat_ngram_size", self.no_repeat_ngram_size)
-        if ngram < 0:
-            raise ValueError(f"`no_repeat_ngram_size` has to be 0 (off) or a positive integer, but is {ngram}")
-        words = self.bad_words if self.bad_words is not None else ()  # None means none, as in from_dict
-        words = (words,) if isinstance(words, str) else words
-        if not isinstance(words, (list, tuple)) or not all(isinstance(word, str) for word in words):
-            raise ValueError(f"`bad_words` has to be a list of words, but is {self.bad_words!r}")
-        for word in words:
-            check_unicode("bad_words", word)
-        # normalise the stored values (ints stay ints, lists become tuples) so equal settings compare equal
-        for name, value in (
-            ("temperature", temperature), ("top_k", top_k), ("top_p", top_p), ("min_p", min_p),
-            ("typical_p", typical_p), ("epsilon_cutoff", epsilon), ("eta_cutoff", eta),
-            ("repetition_penalty", penalty), ("no_repeat_ngram_size", ngram),
-            ("bad_words", tuple(word.strip() for word in words if word.strip())),
-        ):
-            object.__setattr__(self, name, value)
+        # each knob checked by its rule in the table (stepgen.knobs), then stored normalised (ints stay ints,
+        # lists become tuples) so that equal settings compare equal
+        for name in DECODING:
+            object.__setattr__(self, name, knob(name).check(getattr(self, name)))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> DecodingSettings:

@@ -46,7 +46,8 @@ from stepgen.distribution import (
     from_logits,
 )
 from stepgen.kvcache import KVStore, Lookup, get_store
-from stepgen.settings import DecodingSettings, whole_in_range
+from stepgen.checks import whole_in_range
+from stepgen.settings import DecodingSettings
 from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
 from stepgen.tokens import token_text
 

@@ -108,11 +108,11 @@ def test_temperature_zero_is_greedy_through_the_endpoint(client: object, tiny_gp
     [
         ({"top_p": 0}, "`top_p` has to be a float > 0 and <= 1, but is 0"),
         ({"top_p": 1.5}, "`top_p` has to be a float > 0 and <= 1, but is 1.5"),
-        ({"top_k": -3}, "`top_k` has to be 0 (off) or a strictly positive integer, but is -3"),
-        ({"temperature": -0.5}, "`temperature` has to be 0 (greedy) or a float >= 0.01, but is -0.5"),
+        ({"top_k": -3}, "`top_k` has to be 0 (off) or an integer from 1 to 1000, but is -3"),
+        ({"temperature": -0.5}, "`temperature` has to be 0 (greedy) or a float >= 0.01 and <= 5, but is -0.5"),
         # JSON has no NaN: a client that sends it as text is told the argument is not a number
         ({"temperature": "nan"}, "`temperature` has to be a number, but is 'nan'"),
-        ({"repetition_penalty": 0}, "`repetition_penalty` has to be a float >= 0.01, but is 0"),
+        ({"repetition_penalty": 0}, "`repetition_penalty` has to be a float >= 0.01 and <= 3, but is 0"),
         ({"top_n": 0}, "`top_n` has to be an integer from 1 to 200, but is 0"),
         ({"prompt": "", "token_ids": [1, 100000]}, "`token_ids` has to hold ids from 0 to 399"),
         ({"token_ids": [1, 2]}, "Give either `prompt` or `token_ids`, not both"),

@@ -17,19 +17,19 @@ from stepgen.settings import DecodingSettings
     [
         ({"top_p": 0}, r"`top_p` has to be a float > 0 and <= 1, but is 0.0"),
         ({"top_p": 1.5}, r"`top_p` has to be a float > 0 and <= 1, but is 1.5"),
-        ({"top_k": -1}, r"`top_k` has to be 0 \(off\) or a strictly positive integer, but is -1"),
+        ({"top_k": -1}, r"`top_k` has to be 0 \(off\) or an integer from 1 to 1000, but is -1"),
         ({"top_k": 2.5}, r"`top_k` has to be a whole number, but is 2.5"),
-        ({"temperature": -0.1}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is -0.1"),
+        ({"temperature": -0.1}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01 and <= 5, but is -0.1"),
         # dividing logits by these overflows float32: inf scores, NaN probabilities
-        ({"temperature": 1e-40}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is 1e-40"),
-        ({"temperature": 0.009}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01, but is 0.009"),
+        ({"temperature": 1e-40}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01 and <= 5, but is 1e-40"),
+        ({"temperature": 0.009}, r"`temperature` has to be 0 \(greedy\) or a float >= 0.01 and <= 5, but is 0.009"),
         ({"temperature": math.nan}, r"`temperature` has to be a finite number, but is nan"),
         ({"min_p": 2}, r"`min_p` has to be a float >= 0 and <= 1, but is 2.0"),
         ({"typical_p": 0}, r"`typical_p`"),
         ({"epsilon_cutoff": 1}, r"`epsilon_cutoff`"),
         ({"eta_cutoff": -0.5}, r"`eta_cutoff`"),
-        ({"repetition_penalty": 0}, r"`repetition_penalty` has to be a float >= 0.01, but is 0.0"),
-        ({"repetition_penalty": 1e-40}, r"`repetition_penalty` has to be a float >= 0.01, but is 1e-40"),
+        ({"repetition_penalty": 0}, r"`repetition_penalty` has to be a float >= 0.01 and <= 3, but is 0.0"),
+        ({"repetition_penalty": 1e-40}, r"`repetition_penalty` has to be a float >= 0.01 and <= 3, but is 1e-40"),
         ({"no_repeat_ngram_size": -2}, r"`no_repeat_ngram_size`"),
         ({"temperature": "hot"}, r"`temperature` has to be a number, but is 'hot'"),
         ({"bad_words": [1, 2]}, r"`bad_words` has to be a list of words"),
@@ -45,7 +45,7 @@ def test_the_smallest_divisors_are_allowed_and_the_playground_inherits_the_bound
     low = DecodingSettings(temperature=0.01, repetition_penalty=0.01)
     assert (low.temperature, low.repetition_penalty) == (0.01, 0.01), f"0.01 is the documented minimum: {low}"
     for name in ("temperature", "repetition_penalty"):
-        with pytest.raises(ValueError, match=f"`{name}` has to be .*>= 0.01, but is 1e-40"):
+        with pytest.raises(ValueError, match=f"`{name}` has to be .*>= 0.01 and <= .*, but is 1e-40"):
             GenerationRequest.from_dict({"do_sample": True, name: 1e-40})
 
 
