@@ -61,7 +61,7 @@ def test_only_controls_with_a_url_meaning_become_fields() -> None:
     assert set(view.fields) == {"prompt", "temperature", "top_k", "seed", "greedy", "preset", "mode", "bad_words"}, (
         f"fields: {sorted(view.fields)}"
     )
-    assert view.path is not None and view.run is not None, "path state and run button were not picked up"
+    assert view.path is not None, "the path state was not picked up"
     kinds = {name: spec.kind for name, (spec, _) in view.fields.items()}
     assert kinds["top_k"] == "integer" and kinds["temperature"] == "number" and kinds["seed"] == "integer", kinds
 
@@ -210,16 +210,25 @@ def test_a_link_with_bad_values_opens_the_rest_and_says_what_was_ignored(browser
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("settings", [
+    {"temperature": 0.7, "top_k": 5},
+    {"temperature": 1.3, "top_p": 0.8, "repetition_penalty": 1.2, "top_n": 7},
+    {"temperature": 0.0, "no_repeat_ngram_size": 2, "min_p": 0.05},
+])
 def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(browser: object, app_url: str,
-                                                                               client: object) -> None:
+                                                                               client: object,
+                                                                               settings: dict) -> None:
     prompt = "Once upon a time"
-    page = open_link(browser, f"{app_url}/?tab=next-token&prompt=Once+upon+a+time&temperature=0.7&top_k=5")
+    query = to_query(DeepLink(tab="next-token", values=(("prompt", prompt),
+                                                         *((k, format(v, "g")) for k, v in settings.items()))))
+    page = open_link(browser, f"{app_url}/?{query}")
     try:
         page.get_by_role("tab", name="Next token", selected=True).wait_for()
         page.wait_for_function("p => document.querySelector('#next-prompt textarea').value === p", arg=prompt)
-        assert page.locator("#next-temperature input[type=number]").input_value() == "0.7"
-        assert page.locator("#next-top-k input[type=number]").input_value() == "5"
-        truth = client.predict(prompt=prompt, temperature=0.7, top_k=5, api_name="/next_token")
+        for name, value in settings.items():
+            shown = page.locator(f"#next-{name.replace('_', '-')} input[type=number]").input_value()
+            assert float(shown) == value, f"{name}: the link says {value}, the control shows {shown}"
+        truth = client.predict(prompt=prompt, api_name="/next_token", **settings)
         want = [candidate["final_prob"] for candidate in truth["candidates"]]
         try:
             page.wait_for_function(
@@ -234,8 +243,9 @@ def test_a_next_token_link_restores_prompt_and_settings_and_the_chart_follows(br
         page.locator("#share-button").click()
         page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
         query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
-        assert query == {"tab": "next-token", "model": query.get("model"), "prompt": prompt, "temperature": "0.7",
-                         "top_k": "5"}, f"Share did not give back the link's view: {query}"
+        assert query == {"tab": "next-token", "model": query.get("model"), "prompt": prompt,
+                         **{k: format(v, "g") for k, v in settings.items() if v != DecodingSettings().to_dict()
+                            .get(k, 10)}}, f"Share did not give back the link's view: {query}"
     finally:
         page.context.close()
 
@@ -322,7 +332,7 @@ def test_an_empty_prompt_is_refused_before_the_playground_says_generating(tiny_g
     from ui import playground_tab
 
     knobs = {**GenerationRequest().to_dict(), "bad_words": "", "stop_strings": "", "seed": ""}
-    run = playground_tab._run(tiny_gpt2.name, "", *[knobs[name] for name in playground_tab.KNOBS], None)
+    run = playground_tab._run(None, model=tiny_gpt2.name, prompt="", **{name: knobs[name] for name in playground_tab.KNOBS})
     with pytest.raises(gr.Error, match="type a prompt"):
         next(run)
 

@@ -151,17 +151,18 @@ def test_nan_sent_as_json_gets_a_message(app_url: str) -> None:
 # --- the UI handler: a bad setting leaves the views as they were ---------------------------
 
 
-def _controls(**changes: object) -> list[object]:
+def _controls(**changes: object) -> dict[str, object]:
+    """The tab's knob controls by name, at their start values but for ``changes``."""
     values = {"top_n": 10, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0,
               "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
               "bad_words": ""} | changes
-    return list(values.values())
+    return values
 
 
 def test_handler_fills_every_view(tiny_gpt2_dir: Path, tiny_gpt2: object) -> None:
     message, summary, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note = (
         next_token_tab._update(str(tiny_gpt2_dir), "It was a dark and stormy",
-                               *_controls(temperature=0.5, top_k=4.0, bad_words="the, rain")))
+                               **_controls(temperature=0.5, top_k=4.0, bad_words="the, rain")))
     assert message == "", f"no message expected, got {message!r}"
     dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer("It was a dark and stormy")["input_ids"],
                       DecodingSettings(temperature=0.5, top_k=4, bad_words=("the", "rain")))
@@ -181,7 +182,7 @@ def test_handler_fills_every_view(tiny_gpt2_dir: Path, tiny_gpt2: object) -> Non
 
 def test_draw_handler_charts_the_shares_next_to_the_probabilities(tiny_gpt2_dir: Path, tiny_gpt2: object) -> None:
     controls = _controls(temperature=0.7, top_k=6.0)
-    figure, note = next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, *controls, 500, 11)
+    figure, note = next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, 500, 11, **controls)
     dist = next_token(tiny_gpt2, tiny_gpt2.tokenizer(PROMPT)["input_ids"], DecodingSettings(temperature=0.7, top_k=6))
     draws = stepping.draw(dist, 500, 11)
     probs, shares = figure.data
@@ -197,24 +198,25 @@ def test_draw_handler_charts_the_shares_next_to_the_probabilities(tiny_gpt2_dir:
 
 def test_draw_handler_names_a_bad_number_of_samples(tiny_gpt2_dir: Path) -> None:
     with pytest.raises(next_token_tab.gr.Error, match="`samples` has to be a whole number"):
-        next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, *_controls(), 0, 0)
+        next_token_tab._draw(str(tiny_gpt2_dir), PROMPT, 0, 0, **_controls())
 
 
 @pytest.mark.parametrize(("name", "value"), [("top_p", 0.0), ("temperature", -1.0), ("top_k", -2), ("min_p", 1.5)])
-def test_handler_keeps_the_views_on_a_bad_setting(tiny_gpt2_dir: Path, name: str, value: float,
+def test_handler_empties_the_views_on_a_bad_setting(tiny_gpt2_dir: Path, name: str, value: float,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     warnings: list[str] = []
     monkeypatch.setattr(next_token_tab.gr, "Warning", lambda text, *a, **k: warnings.append(text))
-    message, *views = next_token_tab._update(str(tiny_gpt2_dir), "Studying AI is", *_controls(**{name: value}))
+    message, *views = next_token_tab._update(str(tiny_gpt2_dir), "Studying AI is", **_controls(**{name: value}))
     assert f"`{name}`" in message and str(value) in message, f"the message must name {name}: {message!r}"
     assert warnings and f"`{name}`" in warnings[0], f"a warning toast naming {name}: {warnings}"
-    assert all(view == {"__type__": "update"} for view in views), f"views must be left untouched: {views}"
+    # no number may stand beside the error: the last good chart was for other settings
+    assert all(view in (None, "", []) for view in views), f"every view must be emptied: {views}"
 
 
-def test_handler_asks_for_a_prompt_without_a_toast(tiny_gpt2_dir: Path) -> None:
-    message, *views = next_token_tab._update(str(tiny_gpt2_dir), "", *_controls())
+def test_handler_asks_for_a_prompt_without_a_toast_and_shows_no_old_numbers(tiny_gpt2_dir: Path) -> None:
+    message, *views = next_token_tab._update(str(tiny_gpt2_dir), "", **_controls())
     assert "Type a prompt" in message, message
-    assert all(view == {"__type__": "update"} for view in views), views
+    assert all(view in (None, "", []) for view in views), f"an empty prompt shows no old numbers: {views}"
 
 
 # --- the distribution's pipeline facts -------------------------------------------------------

@@ -210,29 +210,36 @@ def to_query(link: DeepLink) -> str:
 
 @dataclass
 class TabView:
-    """One tab's part in deep links: its URL fields and how it recomputes after a restore."""
+    """One tab's part in deep links: its URL fields, and how it shows the view for given values."""
 
     tab_id: str
     fields: dict[str, tuple[Field, gr.components.Component]]
     path: gr.components.Component | None = None
-    run: gr.Button | None = None
+    render: tuple[Callable[[str, dict[str, Any]], dict[Any, Any]], list[Any]] | None = None
+    """(function, outputs): the tab's views for control values by name (those a link does not set at their
+    start), computed on page load in the one restore handler; a ``path`` (the Step tab) comes in the values
+    too. The function returns updates of some of the outputs."""
+    replay: tuple[Callable[..., Any], dict[str, Any], list[Any]] | None = None
+    """(handler, inputs by name, outputs): run after the restore, with the restored values, when a link opens
+    this tab (the playground re-runs its generation)."""
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     """Fills in the values a link implies (the playground's ``preset`` sets its knobs), before the link's own."""
 
 
+SPECIAL = ("path", "render", "replay", "expand")
+"""Entries of a tab's ``build()`` dict that are not URL fields."""
+
+
 def tab_view(tab_id: str, components: Mapping[str, Any]) -> TabView:
-    """The URL fields in the dict a tab's ``build()`` returned (its ``path``, ``run`` and ``expand`` entries are
-    special)."""
+    """The URL fields in the dict a tab's ``build()`` returned (its :data:`SPECIAL` entries aside)."""
     fields: dict[str, tuple[Field, gr.components.Component]] = {}
     for name, component in components.items():
-        if name in RESERVED or name in ("run", "expand"):
+        if name in RESERVED or name in SPECIAL:
             continue
         spec = field_for(name, component)
         if spec is not None:
             fields[name] = (spec, component)
-    path = components.get("path")
-    run = components.get("run")
-    return TabView(tab_id, fields, path if path is not None else None, run if isinstance(run, gr.Button) else None,
+    return TabView(tab_id, fields, components.get("path"), components.get("render"), components.get("replay"),
                    components.get("expand"))
 
 
@@ -328,13 +335,13 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
     for tab in tab_list:
         tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private")
 
-    replays = {tab_id: _click_handler(demo, view.run) for tab_id, view in tab_views.items() if view.run is not None}
     model_outputs = [model_state, status] + ([picker] if picker is not None else [])
-    extra_inputs = _unique(c for dep in replays.values() for c in dep.inputs if c is not model_state)
-    outputs = _unique([tabs, current_tab, *model_outputs, *flat, *paths,
-                       *(c for dep in replays.values() for c in dep.outputs)])
+    rendered = [c for view in tab_views.values() if view.render is not None for c in view.render[1]]
+    outputs = _unique([tabs, current_tab, *model_outputs, *flat, *paths, *rendered])
 
-    def restore(request: gr.Request, current_model: str, *current: Any) -> dict[Any, Any]:
+    def restore(request: gr.Request, current_model: str) -> dict[Any, Any]:
+        """The one writer of a page's first view: the link's controls, and every tab's views computed from
+        exactly the values now on screen (a tab not in the link: from its start values)."""
         link = parse_query(dict(request.query_params), tab_ids)
         problems = list(link.problems)
         out: dict[Any, Any] = {}
@@ -347,35 +354,33 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
             out.update({model_state: model, status: text})
             if picker is not None:
                 out[picker] = gr.update(value=model)
-        view = tab_views.get(link.tab) if link.tab else None
-        if view is not None:
-            values, wrong = view_values(view, link)
-            problems += wrong
-            for name, value in values.items():
-                out[view.fields[name][1]] = value
-            if view.path is not None and link.path is not None:
-                out[view.path] = list(link.path)
-            replay = replays.get(view.tab_id)
-            if replay is not None and (link.path or values):
-                # the tab's own handler, run here so that nothing the page does meanwhile can interleave
-                known = dict(zip(extra_inputs, current, strict=True))
-                args = [model if c is model_state else out.get(c, known.get(c)) for c in replay.inputs]
+        for view in tab_views.values():
+            shown: dict[str, Any] = {}
+            if view.tab_id == link.tab:
+                shown, wrong = view_values(view, link)
+                problems += wrong
+                for name, value in shown.items():
+                    out[view.fields[name][1]] = value
+                if view.path is not None and link.path is not None:
+                    out[view.path] = list(link.path)
+                    shown["path"] = list(link.path)
+            if view.render is not None:
                 try:
-                    out.update(zip(replay.outputs, replay.fn(*args), strict=True))
-                except Exception as error:  # noqa: BLE001 - a bad path must not lose the rest of the view
+                    out.update(view.render[0](model, shown))
+                except Exception as error:  # noqa: BLE001 - one tab's failure must not lose the others' views
                     problems.append(message(error))
         for problem in problems:
             gr.Warning(f"Part of this link was ignored: {problem}")
         # Gradio reads an empty dict as one output value, not as "update nothing"
         return out if out else gr.skip()
 
-    # no progress overlay: on a plain page load this touches nothing, and it must not cover the controls
-    restored = demo.load(restore, [model_state, *extra_inputs], outputs, api_visibility="private",
-                         show_progress="hidden")
-    _recompute_after_restore(restored, tab_views, replays)
-    for tab_id, replay in replays.items():
-        restored.then(_replay_again(tab_id, replay), replay.inputs, replay.outputs, api_visibility="private",
-                      show_progress="hidden")
+    # no progress overlay: it must not cover the controls while the first view is computed
+    restored = demo.load(restore, [model_state], outputs, api_visibility="private", show_progress="hidden")
+    for view in tab_views.values():
+        if view.replay is not None:
+            handler, named, replay_outputs = view.replay
+            restored.then(_when_linked(view.tab_id, handler), inputs_kwargs=named, outputs=replay_outputs,
+                          api_visibility="private", show_progress="hidden")
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")
@@ -403,39 +408,16 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
     return link_box
 
 
-def _recompute_after_restore(event: Any, tab_views: Mapping[str, TabView], replays: Mapping[str, Any]) -> None:
-    """Let a tab with a ``run`` button that has no server-side handler recompute, by pressing it in the browser.
+def _when_linked(tab_id: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` run only on a page opened by a link to ``tab_id`` with values of its own (a generator)."""
 
-    Tabs whose handlers listen to their controls' changes recompute by themselves; a tab whose ``run`` button
-    has a handler was already replayed on the server with the link's values.
-    """
-    for tab_id, view in tab_views.items():
-        if view.run is not None and view.run.elem_id and tab_id not in replays:
-            event.then(None, None, None, js=(
-                f"() => {{ if (new URLSearchParams(window.location.search).get('tab') === {tab_id!r})"
-                f" document.querySelector('#{view.run.elem_id}')?.click(); }}"
-            ))
-
-
-def _replay_again(tab_id: str, replay: Any) -> Callable[..., tuple[Any, ...]]:
-    """Run a tab's replay once more after the restore, with the restored values now in the page.
-
-    The tab's own page-load handlers run side by side with the restore and may finish after it; this last
-    word, sent only once the restore is done, makes the view the link's.
-    """
-
-    unchanged = tuple(gr.skip() for _ in replay.outputs)
-
-    def again(request: gr.Request, *values: Any) -> tuple[Any, ...]:
+    def replay(request: gr.Request, **values: Any) -> Any:
         query = dict(request.query_params)
         if query.get("tab") != tab_id or set(query) <= {"tab", "model"}:
-            return unchanged
-        try:
-            return tuple(replay.fn(*values))
-        except Exception:  # noqa: BLE001 - the restore already said what was wrong with the link
-            return unchanged
+            return
+        yield from handler(request=request, **values)
 
-    return again
+    return replay
 
 
 def _quiet(*_: Any, **__: Any) -> None:
@@ -447,11 +429,3 @@ def _unique(components: Iterable[Any]) -> list[Any]:
     for component in components:
         seen.setdefault(id(component), component)
     return list(seen.values())
-
-
-def _click_handler(demo: gr.Blocks, button: gr.Button) -> Any:
-    """The event a button's click runs (its ``fn``, ``inputs`` and ``outputs``)."""
-    for dependency in demo.fns.values():
-        if any(target[0] == button._id and target[1] == "click" for target in dependency.targets):
-            return dependency
-    raise ValueError(f"the button {button.elem_id or button.label!r} has no click handler to restore a view with")

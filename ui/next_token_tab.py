@@ -24,7 +24,7 @@ import gradio as gr
 from stepgen import stepping
 from stepgen.codegen import next_token_code
 from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
-from stepgen.explain import SETTING_HELP, percent, quoted, reading
+from stepgen.explain import percent, quoted, reading
 from stepgen.plots import (
     CANDIDATE_HEADERS,
     PIPELINE_HEADERS,
@@ -36,9 +36,11 @@ from stepgen.plots import (
 )
 from stepgen.registry import default_model, get_model
 from stepgen.scoring import TextScore, score
+from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 from stepgen.tokenize import check_unicode
+from ui.controls import control, controls, joined, parsed
 from ui.errors import user_errors
 from ui.playground_tab import VIRIDIS, colour, shown
 
@@ -49,7 +51,6 @@ EXAMPLES = [
     "The quick brown fox jumped over",
     "Once upon a time, there was a",
 ]
-DEFAULTS = DecodingSettings()
 DEFAULT_TOP_N = 10
 PIPELINE_NOTE = (
     "Each panel is the distribution after one of transformers' own `LogitsProcessor`s, in the order `generate()` "
@@ -65,11 +66,6 @@ def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> 
             raise ValueError("Give either `prompt` or `token_ids`, not both.")
         return check_ids(loaded, token_ids)
     return list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
-
-
-def split_words(text: str) -> tuple[str, ...]:
-    """``'the, a'`` -> ``('the', 'a')``."""
-    return tuple(word.strip() for word in text.split(",") if word.strip())
 
 
 def summary(dist: Distribution, loaded: Any) -> str:
@@ -115,47 +111,49 @@ def score_html(scored: TextScore) -> str:
             "model gave each token before reading it; hover a token for what it expected there.</div>")
 
 
-def _score(model_name: str, prompt: str) -> str | Any:
+def _score(model: str, prompt: str) -> str | Any:
     """The scored prompt, or the last view when the prompt cannot be scored (the chart's message says why)."""
     if not prompt:
         return ""
     try:
-        loaded = get_model(model_name)
+        loaded = get_model(model)
         return score_html(score(loaded, prompt_ids(loaded, prompt)))
     except ValueError:
         return gr.skip()
 
 
-# --- UI handlers (private glue) ----------------------------------------------------
+# --- views (private glue) ------------------------------------------------------------
+
+VIEW_NAMES = ("message", "reading", "chart", "table", "pipeline_chart", "pipeline_table", "code", "draws",
+              "draws_note")
+"""The outputs of :func:`views`, in order."""
+KNOB_NAMES = ("top_n", *DECODING)
+"""The tab's knobs, by name, in the order of the table."""
 
 
-def _distribution(model_name: str, prompt: str, top_n: float, temperature: float, top_k: float, top_p: float,
-                  min_p: float, typical_p: float, epsilon_cutoff: float, eta_cutoff: float,
-                  repetition_penalty: float, no_repeat_ngram_size: float, bad_words: str,
-                  ) -> tuple[Any, DecodingSettings, Distribution]:
-    """The model, the settings and the distribution the controls describe (ValueError naming a bad one)."""
-    settings = DecodingSettings(
-        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
-        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=split_words(bad_words or ""),
-    )
+def _distribution(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, DecodingSettings, Distribution]:
+    """The model, the settings and the distribution the knobs describe (ValueError naming a bad one)."""
+    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING if name in knobs})
+    top_n = check_top_n(knobs.get("top_n", DEFAULT_TOP_N))
     loaded = get_model(model_name)
-    return loaded, settings, next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=check_top_n(top_n))
+    return loaded, settings, next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=top_n)
 
 
-def _update(model_name: str, prompt: str, *controls: Any) -> tuple[Any, ...]:
-    """All views for the current controls; on a bad input, a message and the views left as they were.
+def views(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, ...]:
+    """Every view (:data:`VIEW_NAMES`) for exactly this prompt and these knobs.
 
-    The draws shown belong to the settings they were drawn with, so any change clears them.
+    No view ever shows numbers for anything else: without a prompt, or on a bad input (a message names it),
+    the views are emptied rather than left on an earlier result. The draws belong to the settings they were
+    drawn with, so any change clears them.
     """
-    keep = tuple(gr.skip() for _ in range(8))
+    empty = ("", None, [], None, [], "", None, "")
     if not prompt:
-        return ("Type a prompt (or pick an example) to see what comes next.", *keep)
+        return ("Type a prompt (or pick an example) to see what comes next.", *empty)
     try:
-        loaded, settings, dist = _distribution(model_name, prompt, *controls)
+        loaded, settings, dist = _distribution(model_name, prompt, knobs)
     except ValueError as error:
         gr.Warning(str(error))
-        return (f"⚠️ {error}  \nThe views below still show the last valid input.", *keep)
+        return (f"⚠️ {error}", *empty)
     return (
         "",
         summary(dist, loaded),
@@ -163,17 +161,16 @@ def _update(model_name: str, prompt: str, *controls: Any) -> tuple[Any, ...]:
         candidate_rows(dist),
         pipeline_figure(dist),
         pipeline_rows(dist),
-        next_token_code(loaded, prompt, settings, top_n=check_top_n(controls[0])),
+        next_token_code(loaded, prompt, settings, top_n=check_top_n(knobs.get("top_n", DEFAULT_TOP_N))),
         None,
         "",
     )
 
 
 @user_errors
-def _draw(model_name: str, prompt: str, *values: Any) -> tuple[Any, str]:
-    """Draw tokens from the distribution the controls describe: a chart of how often each came out."""
-    *controls, samples, seed = values
-    _, _, dist = _distribution(model_name, prompt, *controls)
+def draw(model_name: str, prompt: str, knobs: dict[str, Any], samples: Any, seed: Any) -> tuple[Any, str]:
+    """Draw tokens from the distribution the knobs describe: a chart of how often each came out."""
+    _, _, dist = _distribution(model_name, prompt, knobs)
     draws = stepping.draw(dist, samples, 0 if seed in (None, "") else seed)
     top = max(dist.candidates, key=lambda c: c.final_prob)
     if dist.settings.greedy:
@@ -187,11 +184,22 @@ def _draw(model_name: str, prompt: str, *values: Any) -> tuple[Any, str]:
     return draws_figure(dist, draws), note
 
 
-def _reset() -> tuple[Any, ...]:
-    return (
-        DEFAULT_TOP_N, DEFAULTS.temperature, DEFAULTS.top_k, DEFAULTS.top_p, DEFAULTS.min_p, DEFAULTS.typical_p,
-        DEFAULTS.epsilon_cutoff, DEFAULTS.eta_cutoff, DEFAULTS.repetition_penalty, DEFAULTS.no_repeat_ngram_size, "",
-    )
+def _knobs(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: parsed(name, value) for name, value in values.items()}
+
+
+def _update(model: str, prompt: str, **knobs: Any) -> tuple[Any, ...]:
+    return views(model, prompt, _knobs(knobs))
+
+
+def _draw(model: str, prompt: str, samples: Any, seed: Any, **knobs: Any) -> tuple[Any, str]:
+    return draw(model, prompt, _knobs(knobs), samples, seed)
+
+
+def _reset(model: str, prompt: str) -> tuple[Any, ...]:
+    """Every knob back to its start, and the views for that."""
+    start = {name: knob(name).default for name in KNOB_NAMES}
+    return (*(joined(name, value) for name, value in start.items()), *views(model, prompt, start))
 
 
 # --- API ----------------------------------------------------------------------------
@@ -288,24 +296,16 @@ def score_api(prompt: str = "", token_ids: list[int] | None = None, model: str =
 # --- layout -------------------------------------------------------------------------
 
 
-def _slider(
-    name: str, minimum: float, maximum: float, step: float, value: float, label: str | None = None
-) -> gr.Slider:
-    return gr.Slider(
-        minimum, maximum, value=value, step=step, label=label or name, info=SETTING_HELP[name],
-        elem_id=f"next-{name.replace('_', '-')}",
-    )
-
-
-def build(model_state: gr.State) -> dict[str, gr.Component]:
-    """Render the tab; return its main components by name."""
+def build(model_state: gr.State) -> dict[str, Any]:
+    """Render the tab; return its main components by name, and ``render``: the views for given knob values
+    (what a deep link shows on page load)."""
     with gr.Row(elem_id="next-token-tab"):
         with gr.Column(scale=3):
             prompt = gr.Textbox(
                 value=EXAMPLES[0], label="Prompt", lines=2, max_lines=8, elem_id="next-prompt",
                 placeholder="Type the start of a text; the chart shows what the model expects next.",
             )
-            gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+            examples = gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
             message = gr.Markdown(elem_id="next-message")
             summary_box = gr.Markdown(elem_id="next-reading")
             # the caption is Markdown, not the plot's label: Gradio draws a label over the top of the plot,
@@ -323,7 +323,7 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
                     samples = gr.Slider(1, 10_000, value=100, step=1, label="samples", elem_id="next-samples",
                                         scale=3)
                     draw_seed = gr.Number(value=0, precision=0, label="seed", elem_id="next-draw-seed", scale=1)
-                    draw = gr.Button("Draw", elem_id="next-draw", scale=1)
+                    draw_button = gr.Button("Draw", elem_id="next-draw", scale=1)
                 draws_note = gr.Markdown(elem_id="next-draws-note")
                 draws_plot = gr.Plot(show_label=False, elem_id="next-draws", elem_classes=["stepgen-plot"])
             with gr.Accordion("Every position: how likely was each token of the prompt?", open=False,
@@ -333,20 +333,15 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
                             "only the tokens before it.")
                 scored = gr.HTML(elem_id="next-score")
         with gr.Column(scale=1, min_width=280, elem_id="next-settings"):
-            top_n = gr.Slider(1, 50, value=DEFAULT_TOP_N, step=1, label="top N shown", info=SETTING_HELP["top_n"],
-                              elem_id="next-top-n")
-            temperature = _slider("temperature", 0.0, 2.0, 0.05, DEFAULTS.temperature, "temperature (0 = greedy)")
-            top_k = _slider("top_k", 0, 100, 1, DEFAULTS.top_k)
-            top_p = _slider("top_p", 0.0, 1.0, 0.01, DEFAULTS.top_p)
-            min_p = _slider("min_p", 0.0, 1.0, 0.01, DEFAULTS.min_p)
-            typical_p = _slider("typical_p", 0.0, 1.0, 0.01, DEFAULTS.typical_p)
-            repetition_penalty = _slider("repetition_penalty", 0.0, 3.0, 0.05, DEFAULTS.repetition_penalty)
-            no_repeat_ngram_size = _slider("no_repeat_ngram_size", 0, 6, 1, DEFAULTS.no_repeat_ngram_size)
-            bad_words = gr.Textbox(label="bad words (bad_words_ids)", info=SETTING_HELP["bad_words"],
-                                   placeholder="e.g. night, day", elem_id="next-bad-words")
+            knobs: dict[str, Any] = {}
+            for name in KNOB_NAMES:
+                if name == "epsilon_cutoff":
+                    break
+                knobs[name] = control(name, "next")
             with gr.Accordion("More cut-offs", open=False):
-                epsilon_cutoff = _slider("epsilon_cutoff", 0.0, 0.05, 0.0005, DEFAULTS.epsilon_cutoff)
-                eta_cutoff = _slider("eta_cutoff", 0.0, 0.05, 0.0005, DEFAULTS.eta_cutoff)
+                knobs.update(controls(("epsilon_cutoff", "eta_cutoff"), "next"))
+            knobs.update(controls(("repetition_penalty", "no_repeat_ngram_size", "bad_words"), "next"))
+            knobs = {name: knobs[name] for name in KNOB_NAMES}  # the table's order
             reset = gr.Button("Reset settings", size="sm", elem_id="next-reset")
     with gr.Accordion("The processor pipeline, in generate()'s order", open=True, elem_id="next-pipeline"):
         gr.Markdown(PIPELINE_NOTE)
@@ -355,30 +350,35 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     with gr.Accordion("Copy as code: the Python that shows the same numbers", open=False):
         code = gr.Code(language="python", interactive=False, elem_id="next-code")
 
-    controls = [top_n, temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
-                no_repeat_ngram_size, bad_words]
-    drawing = draw.click(_draw, [model_state, prompt, *controls, samples, draw_seed], [draws_plot, draws_note],
-                         api_visibility="private", show_progress="minimal")
-    gr.on(
-        triggers=None,  # on page load and whenever any input changes (the model too)
-        fn=_update,
-        inputs=[model_state, prompt, *controls],
-        outputs=[message, summary_box, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note],
-        trigger_mode="always_last",
-        show_progress="minimal",
-        api_visibility="private",
-        cancels=[drawing],  # draws still running belong to the old settings: they never land beside the new ones
-    )
-    reset.click(_reset, outputs=controls, api_visibility="private")
-    # on page load and whenever the prompt or the model changes (the settings do not touch a written text)
-    gr.on(None, _score, [model_state, prompt], [scored], trigger_mode="always_last", show_progress="hidden",
-          api_visibility="private")
+    outputs = [message, summary_box, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note]
+    named = {"model": model_state, "prompt": prompt, **knobs}
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
+    drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
+                                outputs=[draws_plot, draws_note], **quiet)
+    # User edits only (.input): a value set by a link or by Reset comes with its views already computed, so no
+    # event ever recomputes them from other values. Draws still running belong to the old settings: they never
+    # land beside the new ones.
+    recompute: dict[str, Any] = {"inputs_kwargs": named, "outputs": outputs, "trigger_mode": "always_last",
+                                 "cancels": [drawing], **quiet}
+    gr.on([prompt.input, model_state.change, *(component.input for component in knobs.values())], _update,
+          **recompute)
+    examples.load_input_event.then(_update, **recompute)
+    reset.click(_reset, inputs_kwargs={"model": model_state, "prompt": prompt},
+                outputs=[*knobs.values(), *outputs], cancels=[drawing], **quiet)
+    # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
+    scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
+                               "trigger_mode": "always_last", "show_progress": "hidden",
+                               "api_visibility": "private"}
+    gr.on([prompt.input, model_state.change], _score, **scoring)
+    examples.load_input_event.then(_score, **scoring)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
-    return {
-        "prompt": prompt, "top_n": top_n, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-        "min_p": min_p, "typical_p": typical_p, "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff,
-        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size,
-        "bad_words": bad_words, "chart": chart, "table": table, "reading": summary_box, "message": message,
-        "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table,
-    }
+
+    def render(model_name: str, shown: dict[str, Any]) -> dict[Any, Any]:
+        """The views for these control values (a prompt and knobs by name; missing ones at their start)."""
+        text = shown.get("prompt", prompt.value)
+        start = {name: parsed(name, shown.get(name, knob(name).default)) for name in KNOB_NAMES}
+        return {**dict(zip(outputs, views(model_name, text, start), strict=True)), scored: _score(model_name, text)}
+
+    return {"prompt": prompt, **knobs, "chart": chart, "table": table, "reading": summary_box, "message": message,
+            "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table, "render": (render, [*outputs, scored])}

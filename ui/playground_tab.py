@@ -43,6 +43,7 @@ from stepgen.generation import (
 )
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
+from ui.controls import control
 from ui.errors import user_errors
 
 EXAMPLE = "It was a dark and stormy night; the"
@@ -347,17 +348,10 @@ def _status(result: GenerationResult) -> str:
 
 
 @user_errors
-def _run(
-    model_name: str, prompt: str, max_new_tokens: float, min_new_tokens: float, do_sample: bool, temperature: float,
-    top_k: float, top_p: float, min_p: float, typical_p: float, epsilon_cutoff: float, eta_cutoff: float,
-    repetition_penalty: float, no_repeat_ngram_size: float, bad_words: str, num_beams: float, length_penalty: float,
-    early_stopping: bool, num_return_sequences: float, stop_strings: str, seed: str | None, request: gr.Request,
-) -> Iterator[tuple[Any, ...]]:
-    """Stream one run into (status, text, chart, effective config, code, last seed); the knobs come in
-    :data:`KNOBS` order."""
-    values = dict(locals())
-    knobs = request_from_controls({name: values[name] for name in KNOBS})  # a bad knob stops here, before any work
-    loaded = get_model(model_name)
+def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Iterator[tuple[Any, ...]]:
+    """Stream one run into (status, text, chart, effective config, code, last seed); the knobs come by name."""
+    knobs = request_from_controls(controls)  # a bad knob stops here, before any work
+    loaded = get_model(model)
     ids = prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
     key = request.session_hash if request is not None else ""
     stop = threading.Event()
@@ -485,15 +479,8 @@ def generate_api(
 # --- layout -----------------------------------------------------------------------------
 
 
-def _slider(name: str, minimum: float, maximum: float, step: float, value: float) -> gr.Slider:
-    return gr.Slider(minimum, maximum, value=value, step=step, label=name, info=HELP[name],
-                     elem_id=f"pg-{name.replace('_', '-')}")
-
-
 def build(model_state: gr.State) -> dict[str, gr.Component]:
     """Render the tab; return its main components by name."""
-    d = GenerationRequest()
-    s = d.decoding
     with gr.Row(elem_id="playground-tab"):
         with gr.Column(scale=3):
             prompt = gr.Textbox(value=EXAMPLE, label="Prompt", lines=2, max_lines=8, elem_id="pg-prompt")
@@ -515,54 +502,37 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             with gr.Accordion("Copy as code: the Python that reproduces this output", open=False):
                 code = gr.Code(language="python", interactive=False, elem_id="pg-code")
         with gr.Column(scale=2, min_width=300, elem_id="pg-knobs"):
-            max_new_tokens = _slider("max_new_tokens", 1, MAX_NEW_TOKENS, 1, d.max_new_tokens)
-            min_new_tokens = _slider("min_new_tokens", 0, MAX_NEW_TOKENS, 1, d.min_new_tokens)
-            stop_strings = gr.Textbox(label="stop_strings", info=HELP["stop_strings"], placeholder="e.g. ., \\n",
-                                      elem_id="pg-stop-strings")
-            do_sample = gr.Checkbox(value=d.do_sample, label="do_sample", info=HELP["do_sample"],
-                                    elem_id="pg-do-sample")
+            controls: dict[str, Any] = {}
+            for name in ("max_new_tokens", "min_new_tokens", "stop_strings", "do_sample"):
+                controls[name] = control(name, "pg")
             with gr.Row(equal_height=True):
-                seed = gr.Textbox(label="seed", info=HELP["seed"], placeholder="random", scale=3, elem_id="pg-seed")
+                controls["seed"] = gr.Textbox(label="seed", info=HELP["seed"], placeholder="random", scale=3,
+                                              elem_id="pg-seed")
                 reuse_seed = gr.Button("Use last seed", size="sm", scale=1, elem_id="pg-reuse-seed")
-            temperature = _slider("temperature", 0.0, 2.0, 0.05, s.temperature)
-            top_k = _slider("top_k", 0, 200, 1, s.top_k)
-            top_p = _slider("top_p", 0.0, 1.0, 0.01, s.top_p)
-            min_p = _slider("min_p", 0.0, 1.0, 0.01, s.min_p)
+            for name in ("temperature", "top_k", "top_p", "min_p"):
+                controls[name] = control(name, "pg")
             with gr.Accordion("More sampling cut-offs", open=False):
-                typical_p = _slider("typical_p", 0.0, 1.0, 0.01, s.typical_p)
-                epsilon_cutoff = _slider("epsilon_cutoff", 0.0, 0.05, 0.0005, s.epsilon_cutoff)
-                eta_cutoff = _slider("eta_cutoff", 0.0, 0.05, 0.0005, s.eta_cutoff)
-            repetition_penalty = _slider("repetition_penalty", 0.1, 3.0, 0.05, s.repetition_penalty)
-            no_repeat_ngram_size = _slider("no_repeat_ngram_size", 0, 6, 1, s.no_repeat_ngram_size)
-            bad_words = gr.Textbox(label="bad words (bad_words_ids)", info=HELP["bad_words"],
-                                   placeholder="e.g. night, rain", elem_id="pg-bad-words")
-            num_beams = _slider("num_beams", 1, MAX_BEAMS, 1, d.num_beams)
-            length_penalty = _slider("length_penalty", -2.0, 3.0, 0.1, d.length_penalty)
-            early_stopping = gr.Checkbox(value=False, label="early_stopping", info=HELP["early_stopping"],
-                                         elem_id="pg-early-stopping")
-            num_return_sequences = _slider("num_return_sequences", 1, MAX_RETURN_SEQUENCES, 1,
-                                           d.num_return_sequences)
-
-    controls = {
-        "max_new_tokens": max_new_tokens, "min_new_tokens": min_new_tokens, "do_sample": do_sample,
-        "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
-        "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff, "repetition_penalty": repetition_penalty,
-        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": bad_words, "num_beams": num_beams,
-        "length_penalty": length_penalty, "early_stopping": early_stopping,
-        "num_return_sequences": num_return_sequences, "stop_strings": stop_strings, "seed": seed,
-    }
+                for name in ("typical_p", "epsilon_cutoff", "eta_cutoff"):
+                    controls[name] = control(name, "pg")
+            for name in ("repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams", "length_penalty",
+                         "early_stopping", "num_return_sequences"):
+                controls[name] = control(name, "pg")
+    controls = {name: controls[name] for name in KNOBS}
+    seed = controls["seed"]
     knob_inputs = [controls[name] for name in KNOBS]
     last_seed = gr.State(None)
     preset.input(user_errors(preset_values), [preset], knob_inputs, api_visibility="private")
     experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset],
                      api_visibility="private")
     experiment.change(experiment_note, [experiment], [note], api_visibility="private", show_progress="hidden")
-    gr.on([run.click, prompt.submit], _run, [model_state, prompt, *knob_inputs],
-          [status, output, chart, effective, code, last_seed], api_visibility="private", show_progress="hidden")
+    run_inputs = {"model": model_state, "prompt": prompt, **controls}
+    run_outputs = [status, output, chart, effective, code, last_seed]
+    gr.on([run.click, prompt.submit], _run, inputs_kwargs=run_inputs, outputs=run_outputs, api_visibility="private",
+          show_progress="hidden")
     reuse_seed.click(_last_seed, [last_seed], [seed], api_visibility="private", show_progress="hidden")
     # its own queue slot: Stop must get through while the run it stops holds one
     stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(generate_api, api_name="generate")
-    # no "run" entry: opening a shared link restores the knobs but does not start generating
+    # a link to this tab re-runs its generation once the knobs are restored (same seed, same text)
     return {"prompt": prompt, "experiment": experiment, "preset": preset, "generate_button": run, "stop": stop,
-            "output": output, **controls, "expand": link_values}
+            "output": output, **controls, "expand": link_values, "replay": (_run, run_inputs, run_outputs)}

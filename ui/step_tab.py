@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.context import Context
 
 from stepgen import stepping
 from stepgen.distribution import check_top_n
 from stepgen.registry import default_model, get_model
+from stepgen.knobs import DECODING
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import Group, TokenSpan, check_unicode, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
-from ui.deeplinks import MAX_PATH, parse_path
+from ui.deeplinks import MAX_PATH
 from ui.errors import user_errors
-from ui.next_token_tab import prompt_ids, split_words
+from ui.controls import control, split_words
+from ui.next_token_tab import prompt_ids
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
 DEFAULT_TOP_N = 9
@@ -189,8 +190,7 @@ def branch_info(loaded: Any, session: stepping.Session) -> str:
 
 # --- handlers (private glue) ----------------------------------------------------------
 
-SETTING_NAMES = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
-                 "repetition_penalty", "no_repeat_ngram_size", "bad_words")
+SETTING_NAMES = DECODING
 """The decoding settings, in the order the handlers take them (top_n follows them)."""
 
 
@@ -262,24 +262,13 @@ def _restore(model: str, prompt: str, seed: Any, path: Any, *values: Any) -> tup
 
 
 @user_errors
-def _refresh(request: gr.Request, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
-             seed: Any, *values: Any) -> tuple[Any, ...]:
-    query = dict(getattr(request, "query_params", None) or {})
-    if session is None and query.get("tab") == "step" and query.get("path"):
-        # a deep link to a path (see ui.deeplinks, which also names a path it cannot read): on page load the
-        # link's prompt may not be in the box yet
-        try:
-            path = parse_path(str(query["path"]))
-        except ValueError:
-            path = ()
-        if path:
-            return _restore(model, query.get("prompt", prompt), seed, list(path), *values)
+def _refresh(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
+             *values: Any) -> tuple[Any, ...]:
+    """The same text with candidates for the settings (or the model) now on screen."""
     loaded = get_model(model)
     settings, top_n = _settings(values)
     current = _session(loaded, session, prompt, seed)
-    shown = _view(loaded, current, selected if current is session else None, settings, top_n)
-    # on page load there is no path yet: leave the path alone, a deep link may be restoring one right now
-    return shown[:-1] + (gr.skip(),) if session is None else shown
+    return _view(loaded, current, selected if current is session else None, settings, top_n)
 
 
 def _stepper(strategy: str) -> Any:
@@ -506,35 +495,19 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         branches = gr.Radio(label="Branches (switch between them)", elem_id="step-branches")
         branch_notes = gr.Markdown(elem_id="step-branch-info")
         with gr.Accordion("Decoding settings (the same processors as the Next-token tab) and seed", open=False):
+            knobs: dict[str, Any] = {}
+            for row in (DECODING[:4], DECODING[4:7], DECODING[7:]):
+                with gr.Row():
+                    knobs.update({name: control(name, "step") for name in row})
             with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature (0 = greedy)",
-                                        elem_id="step-temperature")
-                top_k = gr.Slider(0, 100, value=0, step=1, label="top_k (0 = off)", elem_id="step-top-k")
-                top_p = gr.Slider(0.01, 1.0, value=1.0, step=0.01, label="top_p", elem_id="step-top-p")
-                min_p = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="min_p", elem_id="step-min-p")
-            with gr.Row():
-                typical_p = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label="typical_p", elem_id="step-typical-p")
-                epsilon_cutoff = gr.Slider(0.0, 0.05, value=0.0, step=0.0005, label="epsilon_cutoff",
-                                           elem_id="step-epsilon-cutoff")
-                eta_cutoff = gr.Slider(0.0, 0.05, value=0.0, step=0.0005, label="eta_cutoff",
-                                       elem_id="step-eta-cutoff")
-            with gr.Row():
-                repetition_penalty = gr.Slider(0.05, 3.0, value=1.0, step=0.05, label="repetition_penalty",
-                                               elem_id="step-repetition-penalty")
-                no_repeat_ngram_size = gr.Slider(0, 6, value=0, step=1, label="no_repeat_ngram_size",
-                                                 elem_id="step-no-repeat-ngram-size")
-                bad_words = gr.Textbox(label="bad words (bad_words_ids)", placeholder="e.g. night, rain",
-                                       elem_id="step-bad-words")
-            with gr.Row():
-                top_n = gr.Slider(1, 30, value=DEFAULT_TOP_N, step=1, label="candidates shown", elem_id="step-top-n")
+                knobs["top_n"] = control("top_n", "step", label="candidates shown")
                 seed = gr.Number(value=0, precision=0, label=f"seed (0 to {stepping.MAX_SEED}; sampling is "
                                  "reproducible per session)", elem_id="step-seed")
+            knobs["top_n"].value = DEFAULT_TOP_N
         path = gr.JSON(value=[], elem_id="step-path", elem_classes=["step-hidden"], label="path")
-        restore = gr.Button("Restore", elem_id="step-restore", elem_classes=["step-hidden"])
         gr.HTML(elem_id="step-keys", js_on_load=KEYS_JS, padding=False, elem_classes=["step-hidden"])
 
-    settings = [temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
-                no_repeat_ngram_size, bad_words, top_n]
+    settings = [knobs[name] for name in (*DECODING, "top_n")]
     common = [model_state, session, selected, prompt, seed]
     outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path]
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
@@ -544,13 +517,10 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     queued: dict[str, Any] = {**quiet, "trigger_mode": "multiple", "concurrency_limit": 1,
                               "concurrency_id": "step-session"}
 
-    root = Context.root_block
-    refresh_triggers = ([root.load] if root is not None else []) + [model_state.change] + [
-        control.change for control in settings]
-    gr.on(refresh_triggers, _refresh, common + settings, outputs,
+    # user edits and a model switch; a link's values come with their view, computed by render() below
+    gr.on([model_state.change, *(control.input for control in settings)], _refresh, common + settings, outputs,
           **{**queued, "trigger_mode": "always_last"})  # in the same line as the steps: it writes the session too
     gr.on([reset.click, prompt.submit], _start, [model_state, prompt, seed, *settings], outputs, **queued)
-    restore.click(_restore, [model_state, prompt, seed, path, *settings], outputs, **queued)
     for button, strategy in ((greedy, "greedy"), (sample, "sample"), (uniform, "uniform")):
         button.click(_stepper(strategy), common + settings, outputs, **queued)
     candidates.click(_pick, common + settings, outputs, **queued)
@@ -564,10 +534,13 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
                          show_progress="minimal")
     stop.click(None, None, None, cancels=[running], api_visibility="private")
     gr.api(step_api, api_name="step")
-    return {
-        "prompt": prompt, "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p,
-        "typical_p": typical_p, "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff,
-        "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size,
-        "bad_words": bad_words, "top_n": top_n,
-        "seed": seed, "path": path, "run": restore, "text": text, "candidates": candidates,
-    }
+
+    def render(model_name: str, shown: dict[str, Any]) -> dict[Any, Any]:
+        """The view for a prompt, settings and a path of token ids (missing ones at their start)."""
+        values = [shown.get(name, component.value) for name, component in zip((*DECODING, "top_n"), settings)]
+        view = _restore(model_name, shown.get("prompt", prompt.value), shown.get("seed", seed.value),
+                        shown.get("path") or [], *values)
+        return dict(zip(outputs, view, strict=True))
+
+    return {"prompt": prompt, **knobs, "seed": seed, "path": path, "text": text, "candidates": candidates,
+            "render": (render, outputs)}
