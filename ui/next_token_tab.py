@@ -305,7 +305,7 @@ def build(model_state: gr.State) -> dict[str, Any]:
                 value=EXAMPLES[0], label="Prompt", lines=2, max_lines=8, elem_id="next-prompt",
                 placeholder="Type the start of a text; the chart shows what the model expects next.",
             )
-            examples = gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+            gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
             message = gr.Markdown(elem_id="next-message")
             summary_box = gr.Markdown(elem_id="next-reading")
             # the caption is Markdown, not the plot's label: Gradio draws a label over the top of the plot,
@@ -355,22 +355,21 @@ def build(model_state: gr.State) -> dict[str, Any]:
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
                                 outputs=[draws_plot, draws_note], **quiet)
-    # User edits only (.input): a value set by a link or by Reset comes with its views already computed, so no
-    # event ever recomputes them from other values. Draws still running belong to the old settings: they never
-    # land beside the new ones.
+    # The knobs recompute on user edits only (.input): a value set by a link or by Reset comes with its views
+    # already computed, so no event recomputes them from other values. The prompt recomputes on every change
+    # (typing, pasting, an example, a link): whatever sets it, the values read are those on screen. Draws still
+    # running belong to the old settings: they never land beside the new ones.
     recompute: dict[str, Any] = {"inputs_kwargs": named, "outputs": outputs, "trigger_mode": "always_last",
                                  "cancels": [drawing], **quiet}
-    gr.on([prompt.input, model_state.change, *(component.input for component in knobs.values())], _update,
+    gr.on([prompt.change, model_state.change, *(component.input for component in knobs.values())], _update,
           **recompute)
-    examples.load_input_event.then(_update, **recompute)
     reset.click(_reset, inputs_kwargs={"model": model_state, "prompt": prompt},
                 outputs=[*knobs.values(), *outputs], cancels=[drawing], **quiet)
     # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
     scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
                                "trigger_mode": "always_last", "show_progress": "hidden",
                                "api_visibility": "private"}
-    gr.on([prompt.input, model_state.change], _score, **scoring)
-    examples.load_input_event.then(_score, **scoring)
+    gr.on([prompt.change, model_state.change], _score, **scoring)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
 
