@@ -40,7 +40,8 @@ from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 from stepgen.tokenize import check_unicode
 from ui.errors import user_errors
-from ui.playground_tab import VIRIDIS, colour, shown
+from ui.fields import split_words
+from ui.render import colour, legend_html, running_html
 
 EXAMPLES = [
     "It was a dark and stormy",
@@ -67,11 +68,6 @@ def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> 
     return list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
 
 
-def split_words(text: str) -> tuple[str, ...]:
-    """``'the, a'`` -> ``('the', 'a')``."""
-    return tuple(word.strip() for word in text.split(",") if word.strip())
-
-
 def summary(dist: Distribution, loaded: Any) -> str:
     """The reading, then the entropy and the facts behind it, as Markdown."""
     greedy = dist.candidate(dist.greedy_id)
@@ -90,7 +86,7 @@ def score_html(scored: TextScore) -> str:
         if token.prob is None:
             title = f"token {token.position} · id {token.id}\nthe first token: nothing comes before it to predict it"
             spans.append(f'<span class="sc-tok sc-first" title="{html.escape(title, quote=True)}">'
-                         f"{shown(token.text)}</span>")
+                         f"{running_html(token.text)}</span>")
             continue
         background, ink = colour(token.prob)
         title = (f"token {token.position} · id {token.id}\nprobability {token.prob:.4f} (rank {token.rank})\n"
@@ -99,9 +95,8 @@ def score_html(scored: TextScore) -> str:
         spans.append(
             f'<span class="sc-tok" style="background-color:{background};color:{ink}" data-prob="{token.prob:.6f}" '
             f'data-rank="{token.rank}" data-id="{token.id}" title="{html.escape(title, quote=True)}">'
-            f"{shown(token.text)}</span>"
+            f"{running_html(token.text)}</span>"
         )
-    legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
     if scored.perplexity is None:
         head = "One token: nothing to predict yet. Type a longer prompt."
     else:
@@ -110,9 +105,9 @@ def score_html(scored: TextScore) -> str:
                 f"the model was as unsure as a choice among {scored.perplexity:.1f} equally likely tokens. "
                 f"Most surprising: {html.escape(quoted(surprised.text))} ({percent(surprised.prob)}; it expected "
                 f"{html.escape(quoted(surprised.expected_text))}).")
-    return (f'<div class="sc-head">{head}</div><div class="sc-text">{"".join(spans)}</div>'
-            f'<div class="pg-legend">unlikely <span class="pg-scale">{legend}</span> certain · the probability the '
-            "model gave each token before reading it; hover a token for what it expected there.</div>")
+    legend = legend_html("the probability the model gave each token before reading it; hover a token for what it "
+                         "expected there.")
+    return f'<div class="sc-head">{head}</div><div class="sc-text">{"".join(spans)}</div>{legend}'
 
 
 def _score(model_name: str, prompt: str) -> str | Any:
