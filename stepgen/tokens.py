@@ -141,14 +141,19 @@ def token_text(tokenizer: Any, token_id: int) -> str:
 _VISIBLE = {" ": "·", "\n": "↵\n", "\t": "→", "\r": "␍"}
 
 
-def visible(text: str, *, keep_newlines: bool = False) -> str:
+def visible(text: str, *, keep_newlines: bool = False, keep_spaces: bool = False) -> str:
     """Whitespace made visible: ``·`` for a space, ``↵`` for a newline, ``→`` for a tab, ``␍`` for CR.
 
-    Other control characters become their escapes (``\\x07``), like minbpe's ``render_token``.
+    Other control characters become their escapes (``\\x07``), like minbpe's ``render_token``. The one rule for
+    showing a token's text anywhere: ``keep_newlines`` keeps the line break after its ``↵`` (text laid out on
+    several lines), ``keep_spaces`` leaves spaces as they are (running text, where a dot in every gap would hide
+    the words). Escaping for a page is the UI's business.
     """
     out: list[str] = []
     for char in text:
-        if char in _VISIBLE:
+        if char == " " and keep_spaces:
+            out.append(char)
+        elif char in _VISIBLE:
             mark = _VISIBLE[char]
             out.append(mark if keep_newlines or char != "\n" else "↵")
         elif ord(char) < 32 or ord(char) == 127:

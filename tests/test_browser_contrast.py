@@ -1,10 +1,11 @@
 """Probability colours and grey hints stay readable: WCAG contrast of every coloured token and of the subdued
 text around them, in light and in dark mode.
 
-The colour scales (cividis, viridis, alternating chips) go from very dark to very
-light, so the ink on each token must follow its background. This measures, in
-the real browser, the contrast between each token's text colour and the
-background it is drawn on, for the light and the dark theme.
+The probability scale every tab shares (cividis, ``ui/render.py``) goes from
+very dark to very light, so the ink on each token must follow its background;
+the tokenizer's chips alternate two tints. This measures, in the real browser,
+the contrast between each token's text colour and the background it is drawn
+on, for the light and the dark theme.
 """
 
 from __future__ import annotations
@@ -71,18 +72,24 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str
         page.locator("#tok-text textarea").press("Enter")
         _check(page, "#tok-chips [data-index]", "tokenizer chips")
 
+        page.get_by_role("tab", name="Next token").click()
+        page.get_by_text("Every position: how likely was each token of the prompt?").click()
+        _check(page, "#next-score .sc-tok[data-prob]", "scored prompt tokens of the Next-token tab")
+        _check(page, "#next-score .prob-legend, #next-score .sc-head", "grey hints of the Next-token tab")
+
         page.get_by_role("tab", name="Step by step").click()
         for _ in range(4):
             page.get_by_role("button", name="Greedy step").click()
         page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length >= 4")
         _check(page, ".step-gen-tok", "generated tokens of the Step tab")
         _check(page, ".step-chip", "candidate chips of the Step tab")
-        _check(page, ".step-prompt-tok, .step-legend, .step-chip-prob", "prompt tokens and grey hints of the Step tab")
+        _check(page, ".step-prompt-tok, #step-text .prob-legend, .step-chip-prob",
+               "prompt tokens and grey hints of the Step tab")
 
         page.get_by_role("tab", name="generate() playground").click()
         page.locator("#pg-run").click()
         page.locator("#pg-status").get_by_text("Done").wait_for()
         _check(page, ".pg-tok", "generated tokens of the playground")
-        _check(page, ".pg-legend, .pg-seq-head, .pg-prompt", "grey hints and the prompt in the playground")
+        _check(page, "#pg-output .prob-legend, .pg-seq-head, .pg-prompt", "grey hints and the prompt in the playground")
     finally:
         context.close()

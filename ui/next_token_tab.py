@@ -42,7 +42,7 @@ from stepgen.tokens import token_text
 from stepgen.tokenize import check_unicode
 from ui.controls import control, controls, joined, parsed
 from ui.errors import user_errors
-from ui.playground_tab import VIRIDIS, colour, shown
+from ui.render import colour, legend_html, running_html
 
 EXAMPLES = [
     "It was a dark and stormy",
@@ -86,7 +86,7 @@ def score_html(scored: TextScore) -> str:
         if token.prob is None:
             title = f"token {token.position} · id {token.id}\nthe first token: nothing comes before it to predict it"
             spans.append(f'<span class="sc-tok sc-first" title="{html.escape(title, quote=True)}">'
-                         f"{shown(token.text)}</span>")
+                         f"{running_html(token.text)}</span>")
             continue
         background, ink = colour(token.prob)
         title = (f"token {token.position} · id {token.id}\nprobability {token.prob:.4f} (rank {token.rank})\n"
@@ -95,9 +95,8 @@ def score_html(scored: TextScore) -> str:
         spans.append(
             f'<span class="sc-tok" style="background-color:{background};color:{ink}" data-prob="{token.prob:.6f}" '
             f'data-rank="{token.rank}" data-id="{token.id}" title="{html.escape(title, quote=True)}">'
-            f"{shown(token.text)}</span>"
+            f"{running_html(token.text)}</span>"
         )
-    legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
     if scored.perplexity is None:
         head = "One token: nothing to predict yet. Type a longer prompt."
     else:
@@ -106,9 +105,9 @@ def score_html(scored: TextScore) -> str:
                 f"the model was as unsure as a choice among {scored.perplexity:.1f} equally likely tokens. "
                 f"Most surprising: {html.escape(quoted(surprised.text))} ({percent(surprised.prob)}; it expected "
                 f"{html.escape(quoted(surprised.expected_text))}).")
-    return (f'<div class="sc-head">{head}</div><div class="sc-text">{"".join(spans)}</div>'
-            f'<div class="pg-legend">unlikely <span class="pg-scale">{legend}</span> certain · the probability the '
-            "model gave each token before reading it; hover a token for what it expected there.</div>")
+    legend = legend_html("the probability the model gave each token before reading it; hover a token for what it "
+                         "expected there.")
+    return f'<div class="sc-head">{head}</div><div class="sc-text">{"".join(spans)}</div>{legend}'
 
 
 def _score(model: str, prompt: str) -> str | Any:

@@ -45,6 +45,7 @@ from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui.controls import control
 from ui.errors import user_errors
+from ui.render import colour, legend_html, running_html
 
 EXAMPLE = "It was a dark and stormy night; the"
 HELP = {
@@ -66,9 +67,6 @@ KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k"
 """The knob controls, in the order the handlers take them."""
 FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a stop string",
           "length": "max_new_tokens", "stopped": "you pressed Stop", "running": "still writing"}
-# viridis, from unlikely (dark purple) to certain (yellow): readable for colour-blind eyes, light or dark
-VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
-           "#fde725")
 LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 
 _RUNS: dict[str, threading.Event] = {}
@@ -227,17 +225,6 @@ def link_values(values: dict[str, Any]) -> dict[str, Any]:
 # --- result -> HTML ----------------------------------------------------------------
 
 
-def colour(prob: float) -> tuple[str, str]:
-    """(background, text colour) for a probability on the viridis scale."""
-    index = min(len(VIRIDIS) - 1, max(0, int(prob * len(VIRIDIS))))
-    return VIRIDIS[index], "#000000" if index >= 5 else "#ffffff"
-
-
-def shown(text: str) -> str:
-    """Token text with line breaks and tabs marked, escaped for HTML."""
-    return html.escape(text.replace("\n", "↵\n").replace("\t", "→\t"))
-
-
 def token_spans(sequence: GeneratedSequence, sampling: bool, repeated: Sequence[bool] = ()) -> str:
     """The sequence's tokens as coloured spans (hover: probabilities and rank); ``repeated`` marks loops."""
     spans = []
@@ -253,7 +240,7 @@ def token_spans(sequence: GeneratedSequence, sampling: bool, repeated: Sequence[
             f'<span class="pg-tok{" pg-rep" if loop else ""}" style="background-color:{background};color:{ink};'
             f'border-bottom-color:{under if sampling else background}" data-prob="{token.prob:.6f}" '
             f'data-final-prob="{token.final_prob:.6f}" data-rank="{token.rank}" data-id="{token.id}" '
-            f'title="{html.escape(title, quote=True)}">{shown(token.text)}</span>'
+            f'title="{html.escape(title, quote=True)}">{running_html(token.text)}</span>'
         )
     return "".join(spans)
 
@@ -287,12 +274,11 @@ def sequences_html(prompt: str, sequences: tuple[GeneratedSequence, ...], sampli
             f'<div class="pg-text"><span class="pg-prompt">{html.escape(prompt)}</span>'
             f"{token_spans(sequence, sampling, repeated)}</div></div>"
         )
-    legend = "".join(f'<span style="background-color:{c}"></span>' for c in VIRIDIS)
     note = ("Colour: the model's probability of each token; the underline: the probability it was drawn with."
             if sampling else "Colour: the model's probability of each token.")
-    return (f'<div class="pg-seqs">{"".join(blocks)}<div class="pg-legend">unlikely <span class="pg-scale">'
-            f"{legend}</span> certain · {note} A bar on top: the token completes a run of {NGRAM} tokens written "
-            "before (a loop). Hover a token for its numbers.</div></div>")
+    legend = legend_html(f"{note} A bar on top: the token completes a run of {NGRAM} tokens written before (a "
+                         "loop). Hover a token for its numbers.")
+    return f'<div class="pg-seqs">{"".join(blocks)}{legend}</div>'
 
 
 def effective_html(effective: EffectiveConfig) -> str:

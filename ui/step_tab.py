@@ -33,15 +33,13 @@ from ui.deeplinks import MAX_PATH
 from ui.errors import user_errors
 from ui.controls import control, split_words
 from ui.next_token_tab import prompt_ids
+from ui.render import colour, legend_html, running_html, token_html
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
 DEFAULT_TOP_N = 9
 AUTO_STEP_INTERVAL = 0.05
 """Seconds between auto-steps at least: a small model would otherwise finish before anyone could watch (or stop) it."""
 KEYS_JS = (Path(__file__).with_name("step_keys.js")).read_text(encoding="utf-8")
-
-# cividis, sampled at 0, 0.2, …, 1: dark blue for unlikely, yellow for likely (colour-blind safe)
-CIVIDIS = ["#00224e", "#35456c", "#666970", "#948e77", "#c8b866", "#fee838"]
 
 TEXT_JS = """
 element.addEventListener('click', (event) => {
@@ -60,20 +58,6 @@ element.addEventListener('click', (event) => {
 # --- converters: stepgen data -> HTML / Markdown -------------------------------------
 
 
-def colour(prob: float) -> tuple[str, str]:
-    """(background, text colour) for a probability on the cividis scale."""
-    position = min(max(prob, 0.0), 1.0) * (len(CIVIDIS) - 1)
-    low = int(position)
-    high = min(low + 1, len(CIVIDIS) - 1)
-    share = position - low
-    rgb = [
-        round(int(CIVIDIS[low][i:i + 2], 16) * (1 - share) + int(CIVIDIS[high][i:i + 2], 16) * share)
-        for i in (1, 3, 5)
-    ]
-    luminance = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) / 255
-    return "#{:02x}{:02x}{:02x}".format(*rgb), ("#111111" if luminance > 0.55 else "#ffffff")
-
-
 def text_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
     """The text so far: prompt tokens plain, generated tokens coloured by their probability, all selectable.
 
@@ -86,7 +70,7 @@ def text_html(loaded: Any, session: stepping.Session, selected: int | None) -> s
         whole = len(group.tokens) > 1
         for k, token in enumerate(group.tokens):
             pos, token_id = token.index, token.id
-            text = html.escape(group.text if k == 0 else "+") if whole else html.escape(token.text)
+            text = (running_html(group.text) if k == 0 else "+") if whole else running_html(token.text)
             part = (f" · part of {group.text!r} (bytes {hex_bytes(token.bytes)})" if whole else "")
             classes = "step-tok" + (" step-cont" if whole and k else "") + (" step-selected" if pos == selected else "")
             if pos < prompt_len:
@@ -102,9 +86,8 @@ def text_html(loaded: Any, session: stepping.Session, selected: int | None) -> s
                 f'style="background:{background};color:{ink}" title="{html.escape(title, quote=True)}">{text}</button>'
             )
     parts.append("</div>")
-    scale = "".join(f'<span style="background:{c}"></span>' for c in CIVIDIS)
-    parts.append(f'<div class="step-legend">probability when chosen: 0 <span class="step-scale">{scale}</span> 1 · '
-                 "hover for rank; select a generated token to see its alternatives and fork a branch</div>")
+    parts.append(legend_html("the probability each token had when it was chosen; hover for its rank, select a "
+                             "generated token to see its alternatives and fork a branch."))
     return "".join(parts)
 
 
@@ -129,7 +112,7 @@ def chips_html(candidates: Any, *, current: int | None = None, numbered: bool = 
         parts.append(
             f'<button type="button" class="step-chip{cut}{here}" data-token="{c.id}" '
             f'title="id {c.id} · rank {c.rank} · p={c.prob:.4f} · final p={c.final_prob:.4f}">'
-            f'{key}<span class="step-chip-text">{html.escape(visible(c.text))}</span>'
+            f'{key}<span class="step-chip-text">{token_html(c.text)}</span>'
             f'<span class="step-chip-prob">{100 * c.final_prob:.1f}%</span>'
             f'<span class="step-bar" style="width:{width:.1f}%"></span></button>'
         )
@@ -157,7 +140,7 @@ def alternatives_html(loaded: Any, session: stepping.Session, selected: int | No
         return (f'<p class="step-hint">Token {selected} belongs to the prompt: the model did not choose it, so it '
                 "has no alternatives. Select a generated (coloured) token.</p>")
     step = session.steps[selected - prompt_len]
-    head = (f'<p>Token {selected}, <code>{html.escape(visible(step.text))}</code>, was chosen by '
+    head = (f'<p>Token {selected}, <code>{token_html(step.text)}</code>, was chosen by '
             f"<b>{step.strategy}</b> with p={step.prob:.3f} (rank {step.rank}; {100 * step.final_prob:.1f}% after the "
             "settings). <b>Click another candidate to fork a new branch here</b>; the current one is kept.</p>")
     return head + chips_html(step.alternatives, current=step.token_id, numbered=False)

@@ -22,6 +22,7 @@ from stepgen.loading import LoadedModel
 from stepgen.registry import default_model, get_model, get_registry
 from stepgen.tokens import visible
 from ui.errors import user_errors
+from ui.render import token_html
 
 EXAMPLES = {
     "Preposterous": "Preposterous, I'm flabbergasted!",
@@ -55,7 +56,7 @@ _NO_DETAILS = '<p class="tok-hint">Select a token to see its details.</p>'
 
 
 def _shown(text: str, show_whitespace: bool) -> str:
-    return html.escape(visible(text, keep_newlines=True) if show_whitespace else text)
+    return token_html(text, keep_newlines=True) if show_whitespace else html.escape(text)
 
 
 def chip_html(chip: dict[str, Any], position: int, *, show_whitespace: bool) -> str:
