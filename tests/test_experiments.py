@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from stepgen.generation import GeneratedSequence, TokenInfo, generate
+from stepgen.generation import generate
 from stepgen.repetition import first_repeat, repeats
+from stepgen.results import GeneratedSequence, TokenInfo
 from ui import playground_tab
 from ui.playground_tab import EXPERIMENTS, KNOBS, request_from_controls
 

@@ -28,19 +28,11 @@ import plotly.graph_objects as go
 
 from stepgen.codegen import python_code
 from stepgen.explain import SETTING_HELP
-from stepgen.generation import (
-    MAX_BEAMS,
-    MAX_NEW_TOKENS,
-    MAX_RETURN_SEQUENCES,
-    PRESETS,
-    EffectiveConfig,
-    GeneratedSequence,
-    GenerationRequest,
-    GenerationResult,
-    effective_config,
-    prompt_ids,
-    stream,
-)
+from stepgen.effective import EffectiveConfig, effective_config
+from stepgen.generation import prompt_ids, stream
+from stepgen.presets import PRESETS
+from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
+from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui.errors import user_errors
