@@ -20,7 +20,6 @@ import contextlib
 import html
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -30,7 +29,7 @@ from stepgen.codegen import python_code
 from stepgen.explain import SETTING_HELP
 from stepgen.effective import EffectiveConfig, effective_config
 from stepgen.generation import prompt_ids, stream
-from stepgen.presets import PRESETS
+from stepgen.presets import EXPERIMENTS, PRESETS, experiment, experiment_knobs, preset_knobs
 from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
 from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
@@ -104,95 +103,26 @@ def parse_seed(value: Any) -> int | None:
     return None if value == -1 else value
 
 
-KEPT_BY_PRESETS = ("max_new_tokens", "seed")
-"""Knobs a preset leaves as they are: how long a text and which random draw are the reader's choice."""
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A classic experiment: a prompt, the knobs that show one idea, and what to look at."""
-
-    prompt: str
-    knobs: dict[str, Any]
-    note: str
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    "Greedy repeats itself": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100},
-        "Greedy decoding always takes the likeliest token. Once a phrase is written, writing it again becomes "
-        "likely, and the text goes round in circles: the tokens with a bar on top repeat an earlier run. The next "
-        "two experiments are the usual fixes."),
-    "Fix a loop with repetition_penalty": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100, "repetition_penalty": 1.3},
-        "Every token already in the text has its score divided by 1.3 (multiplied, if negative) before the "
-        "choice. Loops fade; but so do words that should come back, such as names."),
-    "Fix a loop with no_repeat_ngram_size": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100, "no_repeat_ngram_size": 3},
-        "Any 3 tokens that already appeared together are forbidden: no token can carry the repeat bar. A blunt "
-        "rule: a three-token name can be written only once."),
-    "Beam search looks further ahead": Experiment(
-        "I skip across the", {"max_new_tokens": 20, "num_beams": 5, "num_return_sequences": 3},
-        "Beam search keeps the 5 best partial texts at every step instead of one, and returns the best whole "
-        "texts: compare their log-probabilities with greedy's (pick the greedy preset and run it again)."),
-    "Low temperature: safe and samey": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "temperature": 0.3, "num_return_sequences": 3, "seed": 7},
-        "Sampling at temperature 0.3 sharpens the distribution: three draws, and they hardly differ. The dashed "
-        "entropy lines (after the settings) lie far below the model's own."),
-    "High temperature: surprising, then nonsense": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "temperature": 1.6, "num_return_sequences": 3, "seed": 7},
-        "Temperature 1.6 flattens the distribution: unlikely tokens (dark colours) get drawn, and each one "
-        "leads the text further astray."),
-    "generate()'s hidden top_k=50": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "top_k": 50, "num_return_sequences": 3, "seed": 7},
-        "generate(do_sample=True) keeps only the 50 likeliest tokens unless told otherwise. stepgen always passes "
-        "top_k itself (0 = off); this is what plain generate() does by default."),
-    "Nucleus sampling: top_p=0.9": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "top_p": 0.9, "num_return_sequences": 3, "seed": 7},
-        "top_p keeps the smallest set of likeliest tokens that together hold 90% of the probability: a few "
-        "tokens when the model is sure, many when it is not. The long tail of odd tokens is never drawn."),
-    "Forbid the obvious: bad_words": Experiment(
-        "The capital of France is", {"max_new_tokens": 15, "bad_words": ["Paris"]},
-        "The model's favourite is banned at every step, with and without a leading space. What does it write "
-        "instead?"),
-    "Stop at a sentence's end: stop_strings": Experiment(
-        "Once upon a time", {"max_new_tokens": 100, "do_sample": True, "stop_strings": ["."], "seed": 3},
-        "Generation stops as soon as the text ends with a stop string, here the first full stop."),
-}
-"""The classic experiments of a first lesson on decoding, each a click away; every knob not named is neutral."""
-
-
-def _controls(knobs: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Control values for ``knobs`` (every other knob neutral), by knob name, leaving out those in ``keep``."""
-    data = GenerationRequest.from_dict(knobs).to_dict()
-    data["seed"] = "" if data["seed"] is None else str(data["seed"])
-    return {knob: ", ".join(data[knob]) if knob in ("bad_words", "stop_strings") else data[knob]
-            for knob in KNOBS if knob not in keep}
-
-
-def preset_knobs(name: str) -> dict[str, Any]:
-    """The control values a preset sets, by knob name (every knob but :data:`KEPT_BY_PRESETS`)."""
-    if name not in PRESETS:
-        raise ValueError(f"`preset` has to be one of {', '.join(PRESETS)}, but is {name!r}")
-    return _controls(PRESETS[name], KEPT_BY_PRESETS)
+def _controls(knobs: dict[str, Any]) -> dict[str, Any]:
+    """Control values for plain knob values, by knob name: word lists comma-joined, no seed as an empty box."""
+    controls = {knob: knobs[knob] for knob in KNOBS if knob in knobs}
+    for knob in ("bad_words", "stop_strings"):
+        if knob in controls:
+            controls[knob] = ", ".join(controls[knob])
+    if "seed" in controls:
+        controls["seed"] = "" if controls["seed"] is None else str(controls["seed"])
+    return controls
 
 
 def preset_values(name: str) -> list[Any]:
     """The control values of a preset, in :data:`KNOBS` order (the knobs it keeps are left alone)."""
-    knobs = preset_knobs(name)
+    knobs = _controls(preset_knobs(name))
     return [knobs[knob] if knob in knobs else gr.skip() for knob in KNOBS]
 
 
 def experiment_controls(name: str) -> dict[str, Any]:
     """The prompt and every knob of a classic experiment, by control name."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"`experiment` has to be one of {', '.join(EXPERIMENTS)}, but is {name!r}")
-    experiment = EXPERIMENTS[name]
-    return {"prompt": experiment.prompt, **_controls(experiment.knobs)}
+    return {"prompt": experiment(name).prompt, **_controls(experiment_knobs(name))}
 
 
 def _experiment_values(name: str) -> list[Any]:
@@ -211,7 +141,7 @@ def link_values(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("experiment") in EXPERIMENTS:
         filled.update(experiment_controls(values["experiment"]))
     if values.get("preset") in PRESETS:
-        filled.update(preset_knobs(values["preset"]))
+        filled.update(_controls(preset_knobs(values["preset"])))
     return {**filled, **values}
 
 
