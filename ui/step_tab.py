@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import gradio as gr
 from gradio.context import Context
 
 from stepgen import stepping
+from stepgen.autostep import auto_steps
 from stepgen.distribution import check_top_n
 from stepgen.registry import default_model, get_model
 from stepgen.settings import DecodingSettings
@@ -367,17 +367,10 @@ def _auto(model: str, session: stepping.Session | None, selected: int | None, pr
     """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed."""
     loaded = get_model(model)
     settings, top_n = _settings(values)
-    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 1 <= count <= 500:
-        raise ValueError(f"`N` has to be a whole number from 1 to 500, but is {count!r}")
     current = _session(loaded, session, prompt, seed)
-    eos = loaded.tokenizer.eos_token_id
-    for _ in range(int(count)):
-        started = time.perf_counter()
-        current, result = stepping.advance(loaded, current, settings, mode, top_n=top_n)
-        time.sleep(max(0.0, AUTO_STEP_INTERVAL - (time.perf_counter() - started)))
+    for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
+                                      top_n=top_n):
         yield _view(loaded, current, selected, settings, top_n, result)
-        if result.step.token_id == eos or len(current.ids) >= loaded.context_length:
-            break
 
 
 # --- API ----------------------------------------------------------------------------------
