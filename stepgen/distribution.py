@@ -18,16 +18,15 @@ token (see :mod:`stepgen.stepping`), and it keeps no cache itself.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from stepgen.numbers import entropy_bits, token_numbers
 from stepgen.settings import DecodingSettings, whole_in_range
 from stepgen.tokens import token_text
 
-LOG2E = 1 / math.log(2)
 MAX_TOP_N = 200
 
 
@@ -219,16 +218,6 @@ def _check_finite(name: str, settings: DecodingSettings, before: torch.Tensor, a
         )
 
 
-def row_entropy_bits(logp: torch.Tensor) -> torch.Tensor:
-    """Entropy of each row of log-probabilities, in bits (tokens with probability 0 add nothing)."""
-    return -(logp.exp() * logp).nansum(dim=-1) * LOG2E
-
-
-def entropy_bits(probs: torch.Tensor) -> float:
-    """Shannon entropy of a probability vector, in bits (zeros contribute nothing)."""
-    return float(torch.special.entr(probs).sum() * LOG2E)
-
-
 @torch.no_grad()
 def from_logits(
     loaded: Any,
@@ -288,24 +277,20 @@ def from_logits(
     for token_id in final[0].topk(min(top_n, raw.numel())).indices.tolist():
         if final[0, token_id] > 0 and token_id not in shown:
             shown.append(int(token_id))
-    shown_index = torch.tensor(shown, device=raw.device)
-    # rank 1 is the most likely token; tokens with exactly equal probability share a rank
-    ranks = (raw.unsqueeze(0) > raw[shown_index].unsqueeze(1)).sum(dim=1) + 1
-    ranks = dict(zip(shown, ranks.tolist()))
-    log_normaliser = torch.logsumexp(raw_logits[0], dim=-1)
-    logprobs = {token_id: float(raw_logits[0, token_id] - log_normaliser) for token_id in shown}
+    numbers = token_numbers(raw_logits, torch.tensor([shown], device=raw.device))
     candidates = tuple(
         Candidate(
             id=token_id,
             text=token_text(tokenizer, token_id),
             logit=float(raw_logits[0, token_id]),
-            prob=float(raw[token_id]),
-            logprob=logprobs[token_id],
-            rank=int(ranks[token_id]),
+            prob=prob,
+            logprob=logprob,
+            rank=rank,
             final_prob=float(final[0, token_id]),
             removed_by=_removed_by(stages, int(cut_at[token_id]), settings.greedy and token_id != greedy_id),
         )
-        for token_id in shown
+        for token_id, prob, logprob, rank in zip(shown, numbers.prob[0].tolist(), numbers.logprob[0].tolist(),
+                                                 numbers.rank[0].tolist())
     )
     stages = [
         replace(stage, shown=tuple(float(probs[token_id]) for token_id in shown))
@@ -314,7 +299,7 @@ def from_logits(
     return Distribution(
         candidates=candidates,
         greedy_id=greedy_id,
-        entropy_bits=entropy_bits(raw),
+        entropy_bits=float(numbers.entropy[0]),
         final_entropy_bits=entropy_bits(final[0]),
         other_mass=_outside(raw, shown),
         stages=tuple(stages),

@@ -17,28 +17,19 @@ from typing import Any
 import torch
 from transformers import StopStringCriteria
 
-from stepgen.distribution import row_entropy_bits
+from stepgen.numbers import token_numbers
 from stepgen.request import GenerationRequest
 from stepgen.results import GeneratedSequence, TokenInfo
 from stepgen.tokens import token_text
 
 def token_rows(raw: torch.Tensor, processed: torch.Tensor, tokens: torch.Tensor) -> list[tuple[float, ...]]:
     """(prob, final_prob, rank, entropy, final_entropy, logprob) per row, from raw logits and processed scores."""
-    raw = raw.float()
-    processed = processed.float()
-    index = tokens.view(-1, 1)
-    logp = torch.log_softmax(raw, dim=-1)
-    entropy = row_entropy_bits(logp)
-    if torch.equal(raw, processed):  # no processor changed anything (plain greedy): same numbers, half the work
-        final_logp, final_entropy = logp, entropy
-    else:
-        final_logp = torch.log_softmax(processed, dim=-1)
-        final_entropy = row_entropy_bits(final_logp)
-    token_logp = logp.gather(1, index).view(-1)
-    final = final_logp.gather(1, index).exp().view(-1)
-    rank = (raw > raw.gather(1, index)).sum(dim=-1) + 1
-    return list(zip(token_logp.exp().tolist(), final.tolist(), rank.tolist(), entropy.tolist(),
-                    final_entropy.tolist(), token_logp.tolist()))
+    raw, processed = raw.float(), processed.float()
+    model = token_numbers(raw, tokens)
+    # no processor changed anything (plain greedy): same numbers, half the work
+    final = model if torch.equal(raw, processed) else token_numbers(processed, tokens)
+    return list(zip(model.prob.view(-1).tolist(), final.prob.view(-1).tolist(), model.rank.view(-1).tolist(),
+                    model.entropy.tolist(), final.entropy.tolist(), model.logprob.view(-1).tolist()))
 
 
 def finish_points(

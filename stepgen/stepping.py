@@ -46,6 +46,7 @@ from stepgen.distribution import (
     from_logits,
 )
 from stepgen.kvcache import KVStore, Lookup, get_store
+from stepgen.numbers import token_numbers
 from stepgen.settings import DecodingSettings, whole_in_range
 from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
 from stepgen.tokens import token_text
@@ -220,11 +221,9 @@ def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int
     if token_id in shown:
         c = shown[token_id]
         prob, logprob, rank = c.prob, c.logprob, c.rank
-    else:
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        logprob = float(logprobs[token_id])
-        prob = float(logprobs[token_id].exp())
-        rank = 1 + int((logprobs > logprobs[token_id]).sum())
+    else:  # a token outside the top: the same numbers, for it alone
+        numbers = token_numbers(logits.reshape(1, -1), torch.tensor([token_id], device=logits.device))
+        prob, logprob, rank = float(numbers.prob), float(numbers.logprob), int(numbers.rank)
     return Step(
         token_id=token_id, text=token_text(loaded.tokenizer, token_id), strategy=strategy, prob=prob,
         final_prob=float(dist.final_probs[token_id]), logprob=logprob, rank=rank, alternatives=dist.candidates,
