@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from stepgen.inputs import check_context, check_ids
 from stepgen.numbers import entropy_bits, token_numbers
 from stepgen.settings import DecodingSettings, whole_in_range
 from stepgen.tokens import token_text
@@ -143,44 +144,6 @@ def _outside(probs: torch.Tensor, ids: list[int]) -> float:
     """The mass of ``probs`` outside ``ids`` (summed, not 1 - sum, so that a cut tail is exactly 0)."""
     index = torch.tensor(ids, dtype=torch.long, device=probs.device)
     return float(probs.index_fill(0, index, 0.0).sum())
-
-
-def check_context(loaded: Any, n_tokens: int) -> None:
-    """Refuse, with a message, a sequence longer than the model's context window."""
-    if n_tokens > loaded.context_length:
-        raise ValueError(
-            f"The text is {n_tokens} tokens long, but {loaded.name} reads at most {loaded.context_length} tokens "
-            "(its context window); shorten it."
-        )
-    if n_tokens == 0:
-        raise ValueError("There is no token to continue from: type a prompt (or give `token_ids`).")
-
-
-def as_ids(ids: Any, name: str = "token_ids") -> list[int]:
-    """The ids as a list of ints (whole floats accepted), or a ValueError naming ``name`` and the first bad one."""
-    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise ValueError(f"`{name}` has to be a list of integers, but is {ids!r}")
-    checked: list[int] = []
-    for token_id in ids:
-        if isinstance(token_id, float) and token_id.is_integer():
-            token_id = int(token_id)
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise ValueError(f"`{name}` has to be a list of integers, but holds {token_id!r}")
-        checked.append(token_id)
-    return checked
-
-
-def check_ids(loaded: Any, ids: Any) -> list[int]:
-    """The ids as a list of ints, or a ValueError naming the first one the model does not know."""
-    checked = as_ids(ids)
-    vocab = loaded.vocab_size
-    for token_id in checked:
-        if not 0 <= token_id < vocab:
-            raise ValueError(
-                f"`token_ids` has to hold ids from 0 to {vocab - 1} ({loaded.name}'s vocabulary), but holds {token_id}"
-            )
-    check_context(loaded, len(checked))
-    return checked
 
 
 def check_top_n(top_n: Any) -> int:

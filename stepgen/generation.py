@@ -45,10 +45,10 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
 from stepgen.effective import effective_config, eos_ids, pad_id, plain
+from stepgen.inputs import prompt_ids
 from stepgen.readout import Step, Streamed, beam_sequences, streamed_sequences, token_rows
 from stepgen.request import MAX_SEED, GenerationRequest
 from stepgen.results import GeneratedSequence, GenerationResult, GenerationUpdate
-from stepgen.tokenize import check_unicode
 
 _SAMPLING_LOCK = threading.Lock()
 """Held by every sampling run: the global torch RNG is shared by all sessions."""
@@ -58,17 +58,12 @@ eye, and the model's thread is left alone in between (on a small CPU, a reader w
 from generate())."""
 
 
-def prompt_ids(loaded: Any, prompt: str, request: GenerationRequest) -> list[int]:
-    """The prompt's token ids (as ``tokenizer(prompt)`` gives them), checked against the context window."""
-    ids = list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
-    if not prompt or not ids:
+def run_ids(loaded: Any, prompt: str, request: GenerationRequest) -> list[int]:
+    """The prompt's token ids (:func:`stepgen.inputs.prompt_ids`), with room for ``max_new_tokens`` after them."""
+    if not prompt:  # a run continues a text: the ids of an empty one (a lone BOS) are not enough
         raise ValueError("There is no token to continue from: type a prompt.")
+    ids = prompt_ids(loaded, prompt, room=1, what="prompt")
     room = loaded.context_length - len(ids)
-    if room < 1:
-        raise ValueError(
-            f"The prompt is {len(ids)} tokens long, but {loaded.name} reads at most {loaded.context_length} tokens "
-            "(its context window) and needs room for at least one more; shorten it."
-        )
     if request.max_new_tokens > room:
         raise ValueError(
             f"`max_new_tokens` has to be at most {max(room, 0)} here: the prompt has {len(ids)} tokens and "
@@ -114,7 +109,7 @@ def stream(
     exists, later ones at most every :data:`UPDATE_EVERY` seconds: a slow reader
     gets fewer, larger updates, never a backlog. Beam search yields only the result.
     """
-    ids = prompt_ids(loaded, prompt, request)
+    ids = run_ids(loaded, prompt, request)
     if request.do_sample and request.seed is None:
         request = replace(request, seed=secrets.randbelow(MAX_SEED + 1))
     tokenizer, model = loaded.tokenizer, loaded.model

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import check_ids
+from stepgen.inputs import check_ids
 from stepgen.numbers import token_numbers
 from stepgen.tokens import token_text
 

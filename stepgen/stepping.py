@@ -37,14 +37,8 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import (
-    Candidate,
-    Distribution,
-    as_ids,
-    check_ids,
-    check_top_n,
-    from_logits,
-)
+from stepgen.distribution import Candidate, Distribution, check_top_n, from_logits
+from stepgen.inputs import as_ids, check_ids
 from stepgen.kvcache import KVStore, Lookup, get_store
 from stepgen.numbers import token_numbers
 from stepgen.settings import DecodingSettings, whole_in_range
@@ -243,12 +237,7 @@ def step(
 ) -> StepResult:
     """Append one token to ``ids`` chosen by ``strategy``; return it with the distribution after it."""
     check_strategy(strategy)
-    ids = tuple(check_ids(loaded, ids))
-    if len(ids) + 1 > loaded.context_length:
-        raise ValueError(
-            f"The text is already {len(ids)} tokens long, the most {loaded.name} reads (its context window); "
-            "undo or start over."
-        )
+    ids = tuple(check_ids(loaded, ids, room=1, advice="undo or start over"))
     dist, lookup = distribution(loaded, ids, settings, top_n=top_n, store=store)
     chosen = choose(dist, strategy, generator=generator, token_id=token_id, vocab_size=len(loaded.tokenizer))
     record = _record(loaded, dist, lookup.logits, chosen, strategy)

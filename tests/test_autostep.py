@@ -49,7 +49,7 @@ def test_it_takes_exactly_count_steps_each_one_token_longer(tiny_gpt2: Any) -> N
     steps = list(auto_steps(loaded, start, GREEDY, "greedy", 4, store=KVStore(2**26)))
     assert len(steps) == 4, f"asked for 4 steps, took {len(steps)}"
     lengths = [len(moved.ids) for moved, _ in steps]
-    assert lengths == [len(start.ids) + k for k in range(1, 5)], f"each step adds one token, but the lengths are {lengths}"
+    assert lengths == [len(start.ids) + k for k in range(1, 5)], f"each step adds one token, not so: {lengths}"
     assert all(moved.ids[-1] == result.step.token_id for moved, result in steps), "a session lost its step's token"
     assert start.ids == tuple(loaded.tokenizer(PROMPT)["input_ids"]), "the session it started from was changed"
 

@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from stepgen import stepping
-from stepgen.distribution import check_ids, from_logits, next_token
+from stepgen.distribution import from_logits, next_token
 from stepgen.explain import percent, quoted, reading
+from stepgen.inputs import check_ids
 from stepgen.settings import DecodingSettings
 from ui import next_token_tab
 

@@ -23,8 +23,9 @@ import gradio as gr
 
 from stepgen import stepping
 from stepgen.codegen import next_token_code
-from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
+from stepgen.distribution import Distribution, check_top_n, next_token
 from stepgen.explain import SETTING_HELP, percent, quoted, reading
+from stepgen.inputs import prompt_ids
 from stepgen.plots import (
     CANDIDATE_HEADERS,
     PIPELINE_HEADERS,
@@ -38,7 +39,6 @@ from stepgen.registry import default_model, get_model
 from stepgen.scoring import TextScore, score
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
-from stepgen.tokenize import check_unicode
 from ui.errors import user_errors
 from ui.playground_tab import VIRIDIS, colour, shown
 
@@ -56,15 +56,6 @@ PIPELINE_NOTE = (
     "applies them: penalties first, then temperature and the cut-offs. *Mass removed* is the probability a step "
     "cut away; *mass moved* is how much changed hands (temperature and penalties reshape without cutting)."
 )
-
-
-def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> list[int]:
-    """The ids to continue: ``token_ids`` as given (checked), else the prompt as the model's tokenizer encodes it."""
-    if token_ids is not None and (isinstance(token_ids, (str, bytes)) or len(token_ids) > 0):
-        if prompt:
-            raise ValueError("Give either `prompt` or `token_ids`, not both.")
-        return check_ids(loaded, token_ids)
-    return list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
 
 
 def split_words(text: str) -> tuple[str, ...]:

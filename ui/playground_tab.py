@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 from stepgen.codegen import python_code
 from stepgen.explain import SETTING_HELP
 from stepgen.effective import EffectiveConfig, effective_config
-from stepgen.generation import prompt_ids, stream
+from stepgen.generation import run_ids, stream
 from stepgen.presets import EXPERIMENTS, PRESETS, experiment, experiment_knobs, preset_knobs
 from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
 from stepgen.results import GeneratedSequence, GenerationResult
@@ -280,7 +280,7 @@ def _run(
     values = dict(locals())
     knobs = request_from_controls({name: values[name] for name in KNOBS})  # a bad knob stops here, before any work
     loaded = get_model(model_name)
-    ids = prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
+    ids = run_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
     key = request.session_hash if request is not None else ""
     stop = threading.Event()
     with _RUNS_LOCK:

@@ -25,13 +25,14 @@ from gradio.context import Context
 from stepgen import stepping
 from stepgen.autostep import auto_steps
 from stepgen.distribution import check_top_n
+from stepgen.inputs import prompt_ids
 from stepgen.registry import default_model, get_model
 from stepgen.settings import DecodingSettings
-from stepgen.tokenize import Group, TokenSpan, check_unicode, detokenize
+from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
 from ui.deeplinks import MAX_PATH, parse_path
 from ui.errors import user_errors
-from ui.next_token_tab import prompt_ids, split_words
+from ui.next_token_tab import split_words
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
 DEFAULT_TOP_N = 9
@@ -230,7 +231,7 @@ def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: A
     """The session to act on: the current one, or a new one when there is none or the model changed."""
     if session is not None and session.model == loaded.name:
         return session
-    return stepping.start(loaded.name, loaded.tokenizer(check_unicode("prompt", prompt or ""))["input_ids"], _seed(seed))
+    return stepping.start(loaded.name, prompt_ids(loaded, prompt), _seed(seed))
 
 
 @user_errors
