@@ -247,7 +247,8 @@ def section_playground(ctx: Context) -> list[Figure]:
     """
     import threading
 
-    from stepgen.generation import GenerationRequest, stream
+    from stepgen.generation import stream
+    from stepgen.request import GenerationRequest
 
     loaded = _ensure_model(ctx)
     prompt = "It was a dark and stormy night; the rain fell in torrents, except at occasional intervals."

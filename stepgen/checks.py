@@ -73,18 +73,23 @@ def check_seed(value: Any) -> int:
     return whole_in_range("seed", value, 0, MAX_SEED)
 
 
-def pick_seed(value: Any) -> int:
-    """The seed rule: None, an empty text or -1 picks a seed at random (to be reported); anything else is
-    checked. A text holding a whole number counts as that number (a seed box sends text)."""
+def given_seed(value: Any) -> int | None:
+    """The seed rule: None, an empty text or -1 means "pick one" (None comes back); a text holding a whole
+    number counts as that number (a seed box sends text); anything else is checked by :func:`check_seed`."""
     if isinstance(value, str):
         if not value.strip():
-            value = None
-        else:
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise ValueError(f"`seed` has to be a whole number (or empty for a random one), "
-                                 f"but is {value!r}") from None
-    if value is None or value == -1:
-        return secrets.randbelow(MAX_SEED + 1)
+            return None
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"`seed` has to be a whole number (or empty for a random one), "
+                             f"but is {value!r}") from None
+    if value is None or (value == -1 and not isinstance(value, bool)):
+        return None
     return check_seed(value)
+
+
+def pick_seed(value: Any) -> int:
+    """The seed :func:`given_seed` reads in ``value``, or one picked at random (for the caller to report)."""
+    seed = given_seed(value)
+    return secrets.randbelow(MAX_SEED + 1) if seed is None else seed

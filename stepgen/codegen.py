@@ -1,6 +1,6 @@
 """"Copy as code": the plain transformers scripts that reproduce a playground run and a next-token view.
 
-:func:`python_code` turns a :class:`~stepgen.generation.GenerationResult` into a
+:func:`python_code` turns a :class:`~stepgen.results.GenerationResult` into a
 short, self-contained Python script: load the tokenizer and model with
 ``AutoTokenizer``/``AutoModelForCausalLM``, tokenize the prompt, seed torch's
 random generator when sampling, call ``model.generate()`` with exactly the
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepgen.embedded import EMBEDDED_PACKAGE, is_embedded
-from stepgen.generation import GenerationResult
+from stepgen.results import GenerationResult
 from stepgen.loading import resolve
 from stepgen.settings import DecodingSettings
 

@@ -18,17 +18,17 @@ token (see :mod:`stepgen.stepping`), and it keeps no cache itself.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from stepgen.checks import whole_in_range
+from stepgen.inputs import check_context, check_ids
+from stepgen.numbers import entropy_bits, token_numbers
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 
-LOG2E = 1 / math.log(2)
 MAX_TOP_N = 200
 
 
@@ -147,44 +147,6 @@ def _outside(probs: torch.Tensor, ids: list[int]) -> float:
     return float(probs.index_fill(0, index, 0.0).sum())
 
 
-def check_context(loaded: Any, n_tokens: int) -> None:
-    """Refuse, with a message, a sequence longer than the model's context window."""
-    if n_tokens > loaded.context_length:
-        raise ValueError(
-            f"The text is {n_tokens} tokens long, but {loaded.name} reads at most {loaded.context_length} tokens "
-            "(its context window); shorten it."
-        )
-    if n_tokens == 0:
-        raise ValueError("There is no token to continue from: type a prompt (or give `token_ids`).")
-
-
-def as_ids(ids: Any, name: str = "token_ids") -> list[int]:
-    """The ids as a list of ints (whole floats accepted), or a ValueError naming ``name`` and the first bad one."""
-    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise ValueError(f"`{name}` has to be a list of integers, but is {ids!r}")
-    checked: list[int] = []
-    for token_id in ids:
-        if isinstance(token_id, float) and token_id.is_integer():
-            token_id = int(token_id)
-        if isinstance(token_id, bool) or not isinstance(token_id, int):
-            raise ValueError(f"`{name}` has to be a list of integers, but holds {token_id!r}")
-        checked.append(token_id)
-    return checked
-
-
-def check_ids(loaded: Any, ids: Any) -> list[int]:
-    """The ids as a list of ints, or a ValueError naming the first one the model does not know."""
-    checked = as_ids(ids)
-    vocab = loaded.vocab_size
-    for token_id in checked:
-        if not 0 <= token_id < vocab:
-            raise ValueError(
-                f"`token_ids` has to hold ids from 0 to {vocab - 1} ({loaded.name}'s vocabulary), but holds {token_id}"
-            )
-    check_context(loaded, len(checked))
-    return checked
-
-
 def check_top_n(top_n: Any) -> int:
     """``top_n`` as an int from 1 to :data:`MAX_TOP_N`, or a ValueError saying so."""
     return whole_in_range("top_n", top_n, 1, MAX_TOP_N)
@@ -218,16 +180,6 @@ def _check_finite(name: str, settings: DecodingSettings, before: torch.Tensor, a
             f"`{name}` = {value} pushes this model's scores beyond what a float can hold (inf or NaN), so there is "
             f"no distribution left to show; move `{name}` towards 1."
         )
-
-
-def row_entropy_bits(logp: torch.Tensor) -> torch.Tensor:
-    """Entropy of each row of log-probabilities, in bits (tokens with probability 0 add nothing)."""
-    return -(logp.exp() * logp).nansum(dim=-1) * LOG2E
-
-
-def entropy_bits(probs: torch.Tensor) -> float:
-    """Shannon entropy of a probability vector, in bits (zeros contribute nothing)."""
-    return float(torch.special.entr(probs).sum() * LOG2E)
 
 
 @torch.no_grad()
@@ -289,24 +241,20 @@ def from_logits(
     for token_id in final[0].topk(min(top_n, raw.numel())).indices.tolist():
         if final[0, token_id] > 0 and token_id not in shown:
             shown.append(int(token_id))
-    shown_index = torch.tensor(shown, device=raw.device)
-    # rank 1 is the most likely token; tokens with exactly equal probability share a rank
-    ranks = (raw.unsqueeze(0) > raw[shown_index].unsqueeze(1)).sum(dim=1) + 1
-    ranks = dict(zip(shown, ranks.tolist()))
-    log_normaliser = torch.logsumexp(raw_logits[0], dim=-1)
-    logprobs = {token_id: float(raw_logits[0, token_id] - log_normaliser) for token_id in shown}
+    numbers = token_numbers(raw_logits, torch.tensor([shown], device=raw.device))
     candidates = tuple(
         Candidate(
             id=token_id,
             text=token_text(tokenizer, token_id),
             logit=float(raw_logits[0, token_id]),
-            prob=float(raw[token_id]),
-            logprob=logprobs[token_id],
-            rank=int(ranks[token_id]),
+            prob=prob,
+            logprob=logprob,
+            rank=rank,
             final_prob=float(final[0, token_id]),
             removed_by=_removed_by(stages, int(cut_at[token_id]), settings.greedy and token_id != greedy_id),
         )
-        for token_id in shown
+        for token_id, prob, logprob, rank in zip(shown, numbers.prob[0].tolist(), numbers.logprob[0].tolist(),
+                                                 numbers.rank[0].tolist())
     )
     stages = [
         replace(stage, shown=tuple(float(probs[token_id]) for token_id in shown))
@@ -315,7 +263,7 @@ def from_logits(
     return Distribution(
         candidates=candidates,
         greedy_id=greedy_id,
-        entropy_bits=entropy_bits(raw),
+        entropy_bits=float(numbers.entropy[0]),
         final_entropy_bits=entropy_bits(final[0]),
         other_mass=_outside(raw, shown),
         stages=tuple(stages),

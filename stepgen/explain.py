@@ -1,8 +1,8 @@
-"""Plain-language words for a next-token distribution and for each decoding setting.
+"""Plain-language words for a next-token distribution.
 
 :func:`reading` turns a :class:`~stepgen.distribution.Distribution` into one
-sentence ("the model is confident: 97% on ' night'"), and :data:`SETTING_HELP`
-says in a line what each setting does. The thresholds are rules of thumb for
+sentence ("the model is confident: 97% on ' night'"); what each setting does is
+said once, in the table of knobs (:mod:`stepgen.knobs`). The thresholds are rules of thumb for
 people, not statistics: the numbers themselves are always shown next to them.
 
 This module only writes words; it computes nothing from a model and draws nothing.
@@ -16,21 +16,6 @@ from stepgen.tokens import visible
 CONFIDENT = 0.9
 LEANING = 0.5
 
-SETTING_HELP: dict[str, str] = {
-    "temperature": "Divides the logits: below 1 sharpens the distribution, above 1 flattens it; 0 means greedy "
-    "(always the most likely token).",
-    "top_k": "Keeps only the k most likely tokens (0 = off).",
-    "top_p": "Keeps the smallest set of most likely tokens whose probabilities add up to p (1 = off).",
-    "min_p": "Drops tokens less likely than min_p times the top token's probability (0 = off).",
-    "typical_p": "Keeps the tokens whose surprise is closest to the average surprise, up to mass p (1 = off).",
-    "epsilon_cutoff": "Drops tokens whose probability is below epsilon (0 = off).",
-    "eta_cutoff": "Like epsilon_cutoff, with a cut-off that shrinks when the model is unsure (0 = off).",
-    "repetition_penalty": "Makes tokens already in the text less likely (above 1) or more likely (below 1); "
-    "1 = off.",
-    "no_repeat_ngram_size": "Forbids any token that would repeat an n-gram already in the text (0 = off).",
-    "bad_words": "Words that may never be written (comma-separated; with and without a leading space).",
-    "top_n": "How many of the most likely tokens to show.",
-}
 
 
 def quoted(text: str) -> str:

@@ -124,7 +124,9 @@ class Knob:
             return f"{self.meaning} ({self.rule()}; default {_g(self.default)})"
         if self.kind == "seed":
             return f"{self.meaning} ({self.rule()})"
-        return f"{self.meaning} (default {self.default!r})"
+        if self.kind == "bool":
+            return f"{self.meaning} (true or false; default {str(self.default).lower()})"
+        return f"{self.meaning} (a list; a single string is one item; default none)"
 
 
 MAX_NEW_TOKENS = 1024
@@ -156,11 +158,11 @@ KNOBS: tuple[Knob, ...] = (
     Knob("max_new_tokens", "int", 40, "The most tokens to write (the prompt does not count).",
          1, MAX_NEW_TOKENS, 1, group="generate"),
     Knob("min_new_tokens", "int", 0, "Hold back the end-of-sequence token until this many tokens are written.",
-         0, MAX_NEW_TOKENS, 1, off=0, group="generate"),
+         0, MAX_NEW_TOKENS, 1, group="generate"),
     Knob("do_sample", "bool", False, "Draw each token at random from the distribution; off = always take the "
          "most likely.", group="generate"),
     Knob("num_beams", "int", 1, "Keep this many candidate texts at every step and return the best (1 = no beam "
-         "search).", 1, 16, 1, off=1, group="generate"),
+         "search).", 1, 16, 1, group="generate"),
     Knob("length_penalty", "float", 1.0, "Beam search only: the exponent of the length when finished beams are "
          "ranked; above 0 favours longer texts, below 0 shorter ones.", -3.0, 3.0, 0.1, group="generate"),
     Knob("early_stopping", "bool", False, "Beam search only: stop as soon as num_beams candidates have ended.",

@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import check_ids, row_entropy_bits
+from stepgen.inputs import check_ids
+from stepgen.numbers import token_numbers
 from stepgen.tokens import token_text
 
 MAX_SCORED = 2048
@@ -101,20 +102,18 @@ def score(loaded: Any, ids: list[int]) -> TextScore:
         out = loaded.model(input_ids=torch.tensor([chunk], device=loaded.device), past_key_values=cache,
                            use_cache=True)
         cache = out.past_key_values
-        logp = torch.log_softmax(out.logits[0].float(), dim=-1)
         following = ids[start + 1 : start + 1 + len(chunk)]
-        rows = logp[: len(following)]
-        actual = torch.tensor(following, device=rows.device).view(-1, 1)
-        picked = rows.gather(1, actual).view(-1)
-        ranks = (rows > picked.view(-1, 1)).sum(dim=-1) + 1
-        entropies = row_entropy_bits(rows)
-        best_logp, best_ids = rows.max(dim=-1)
+        rows = out.logits[0, : len(following)]
+        best_ids = rows.argmax(dim=-1)
+        # the token written and the one the model found likeliest, in one pass over each row
+        numbers = token_numbers(rows, torch.stack([torch.tensor(following, device=rows.device), best_ids], dim=1))
+        probs, logprobs, ranks = numbers.prob.tolist(), numbers.logprob.tolist(), numbers.rank.tolist()
         for offset, token_id in enumerate(following):
             best = int(best_ids[offset])
             tokens.append(TokenScore(
                 position=start + 1 + offset, id=token_id, text=token_text(tokenizer, token_id),
-                prob=math.exp(float(picked[offset])), logprob=float(picked[offset]), rank=int(ranks[offset]),
-                entropy=float(entropies[offset]), expected_id=best, expected_text=token_text(tokenizer, best),
-                expected_prob=math.exp(float(best_logp[offset])),
+                prob=probs[offset][0], logprob=logprobs[offset][0], rank=ranks[offset][0],
+                entropy=float(numbers.entropy[offset]), expected_id=best, expected_text=token_text(tokenizer, best),
+                expected_prob=probs[offset][1],
             ))
     return TextScore(tokens=tuple(tokens))

@@ -37,22 +37,16 @@ from typing import Any
 
 import torch
 
-from stepgen.distribution import (
-    Candidate,
-    Distribution,
-    as_ids,
-    check_ids,
-    check_top_n,
-    from_logits,
-)
+from stepgen.distribution import Candidate, Distribution, check_top_n, from_logits
+from stepgen.inputs import as_ids, check_ids
 from stepgen.kvcache import KVStore, Lookup, get_store
-from stepgen.checks import whole_in_range
+from stepgen.checks import MAX_SEED, check_seed, whole_in_range
+from stepgen.numbers import token_numbers
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import CONTEXT_FREE, check_unicode, continuation_ids
 from stepgen.tokens import token_text
 
 STRATEGIES = ("greedy", "sample", "uniform", "token", "forced")
-MAX_SEED = 2**31 - 1
 RECENT = 16
 """How many processed distributions are remembered (a step reuses the one it was shown)."""
 
@@ -105,8 +99,6 @@ class StepResult:
 # --- the primitive -------------------------------------------------------------
 
 
-def check_seed(seed: Any) -> int:
-    return whole_in_range("seed", seed, 0, MAX_SEED)
 
 
 def check_strategy(strategy: Any) -> str:
@@ -221,11 +213,9 @@ def _record(loaded: Any, dist: Distribution, logits: torch.Tensor, token_id: int
     if token_id in shown:
         c = shown[token_id]
         prob, logprob, rank = c.prob, c.logprob, c.rank
-    else:
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        logprob = float(logprobs[token_id])
-        prob = float(logprobs[token_id].exp())
-        rank = 1 + int((logprobs > logprobs[token_id]).sum())
+    else:  # a token outside the top: the same numbers, for it alone
+        numbers = token_numbers(logits.reshape(1, -1), torch.tensor([token_id], device=logits.device))
+        prob, logprob, rank = float(numbers.prob), float(numbers.logprob), int(numbers.rank)
     return Step(
         token_id=token_id, text=token_text(loaded.tokenizer, token_id), strategy=strategy, prob=prob,
         final_prob=float(dist.final_probs[token_id]), logprob=logprob, rank=rank, alternatives=dist.candidates,
@@ -245,12 +235,7 @@ def step(
 ) -> StepResult:
     """Append one token to ``ids`` chosen by ``strategy``; return it with the distribution after it."""
     check_strategy(strategy)
-    ids = tuple(check_ids(loaded, ids))
-    if len(ids) + 1 > loaded.context_length:
-        raise ValueError(
-            f"The text is already {len(ids)} tokens long, the most {loaded.name} reads (its context window); "
-            "undo or start over."
-        )
+    ids = tuple(check_ids(loaded, ids, room=1, advice="undo or start over"))
     dist, lookup = distribution(loaded, ids, settings, top_n=top_n, store=store)
     chosen = choose(dist, strategy, generator=generator, token_id=token_id, vocab_size=len(loaded.tokenizer))
     record = _record(loaded, dist, lookup.logits, chosen, strategy)

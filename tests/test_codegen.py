@@ -10,7 +10,8 @@ import re
 import pytest
 
 from stepgen.codegen import load_arguments, python_code
-from stepgen.generation import GenerationRequest, generate
+from stepgen.generation import generate
+from stepgen.request import GenerationRequest
 
 RUNS = {
     "greedy": {"max_new_tokens": 15, "repetition_penalty": 1.3, "bad_words": ["the"]},

@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from stepgen.generation import GenerationRequest
+from stepgen.request import GenerationRequest
 from stepgen.settings import DecodingSettings
 from ui import deeplinks
 from ui.deeplinks import DeepLink, decode, encode, field_for, parse_query, share_url, tab_view, to_query

@@ -1,30 +1,67 @@
-"""The playground's classic experiments show what their notes promise, and loops are marked in the output."""
+"""The presets and classic experiments are plain data in stepgen: each is a valid run that shows what its note says."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from stepgen.generation import GeneratedSequence, TokenInfo, generate
+from stepgen.generation import generate
+from stepgen.presets import (
+    EXPERIMENTS,
+    KEPT_BY_PRESETS,
+    PRESETS,
+    experiment,
+    experiment_knobs,
+    preset,
+    preset_knobs,
+)
 from stepgen.repetition import first_repeat, repeats
-from ui import playground_tab
-from ui.playground_tab import EXPERIMENTS, KNOBS, request_from_controls
+from stepgen.request import GenerationRequest
 
 
 def run(loaded: object, name: str) -> object:
-    """The experiment as the tab would run it: its prompt and control values, through the tab's own parsing."""
-    controls = playground_tab.experiment_controls(name)
-    return generate(loaded, controls["prompt"], request_from_controls({knob: controls[knob] for knob in KNOBS}))
+    """The experiment as it is meant: its prompt and its request."""
+    chosen = experiment(name)
+    return generate(loaded, chosen.prompt, chosen.request)
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_every_experiment_is_a_valid_run_with_a_note(tiny_gpt2: object, name: str) -> None:
     result = run(tiny_gpt2, name)
     assert result.sequences and all(s.token_ids for s in result.sequences), f"{name}: no text"
-    values = playground_tab._experiment_values(name)
-    assert values[0] == EXPERIMENTS[name].prompt and len(values) == len(KNOBS) + 2, values
-    assert EXPERIMENTS[name].note in playground_tab.experiment_note(name), "the note is not shown"
+    assert EXPERIMENTS[name].note and EXPERIMENTS[name].prompt, f"{name}: no note or no prompt"
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_an_experiment_names_every_knob_and_leaves_the_others_neutral(name: str) -> None:
+    knobs = experiment_knobs(name)
+    assert set(knobs) == set(GenerationRequest().to_dict()), f"{name}: knobs missing or extra: {sorted(knobs)}"
+    neutral = GenerationRequest().to_dict()
+    for knob, value in knobs.items():
+        expected = EXPERIMENTS[name].knobs.get(knob, neutral[knob])
+        assert value == expected, f"{name}: `{knob}` is {value!r}, but the experiment means {expected!r}"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_preset_sets_every_knob_but_length_and_seed(name: str) -> None:
+    knobs = preset_knobs(name)
+    assert not set(knobs) & set(KEPT_BY_PRESETS), f"{name} must leave {KEPT_BY_PRESETS} alone: {sorted(knobs)}"
+    assert set(knobs) | set(KEPT_BY_PRESETS) == set(GenerationRequest().to_dict()), f"{name}: {sorted(knobs)}"
+    request = preset(name, max_new_tokens=7, seed=5)
+    assert request.max_new_tokens == 7 and request.seed == 5, f"{name}: the kept knobs were not carried over"
+    assert {k: v for k, v in request.to_dict().items() if k in knobs} == knobs, f"{name}: knobs and request differ"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: experiment("No such lesson"), "`experiment` has to be one of Greedy repeats itself, "),
+        (lambda: experiment_knobs("No such lesson"), "`experiment` has to be one of"),
+        (lambda: preset_knobs("fast"), "`preset` has to be one of greedy, beam search"),
+    ],
+)
+def test_an_unknown_name_is_refused_with_the_names_there_are(call: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 def test_no_repeat_ngram_size_leaves_no_loop(tiny_gpt2: object) -> None:
@@ -60,12 +97,3 @@ def test_the_embedded_model_shows_each_sampling_idea(embedded: object) -> None:
     assert cool < 1.0 < hot, f"temperature 0.3 should leave little choice and 1.6 a lot: {cool:.2f} vs {hot:.2f} bits"
     stopped = run(embedded, "Stop at a sentence's end: stop_strings").sequences[0]
     assert stopped.finish in ("stop_string", "eos") and (stopped.finish == "eos" or stopped.text.endswith(".")), stopped
-
-
-def test_loops_are_marked_in_the_output() -> None:
-    tokens = tuple(TokenInfo(i, f" w{i}", 0.5, 0.5, 1, 1.0, 1.0, math.log(0.5)) for i in (1, 2, 3, 1, 2, 3, 4))
-    sequence = GeneratedSequence(token_ids=tuple(t.id for t in tokens), text="", tokens=tokens, logprob=-1.0,
-                                 finish="length")
-    shown = playground_tab.sequences_html("Start", (sequence,), False, prompt_ids=(9,))
-    assert shown.count('class="pg-tok pg-rep"') == 1, "only the token completing 'w1 w2 w3' again repeats"
-    assert "repeats itself from token 6" in shown, "the summary does not say where the loop starts"

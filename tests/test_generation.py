@@ -10,17 +10,12 @@ import time
 import pytest
 import torch
 
-from stepgen.generation import (
-    PRESETS,
-    GenerationRequest,
-    TokenInfo,
-    _sequence,
-    _token_rows,
-    effective_config,
-    generate,
-    preset,
-    stream,
-)
+from stepgen.effective import effective_config
+from stepgen.generation import generate, stream
+from stepgen.presets import PRESETS, preset
+from stepgen.readout import make_sequence, token_rows
+from stepgen.request import GenerationRequest
+from stepgen.results import TokenInfo
 
 PROMPT = "It was a dark and stormy night; the rain"
 
@@ -154,11 +149,11 @@ def test_a_slow_reader_gets_fewer_larger_updates(tiny_gpt2: object) -> None:
 
 def test_a_token_too_unlikely_for_a_float_keeps_a_finite_log_probability(tiny_gpt2: object) -> None:
     logits = torch.tensor([[0.0, -200.0, -1.0]])
-    prob, final_prob, rank, _, _, logprob = _token_rows(logits, logits, torch.tensor([1]))[0]
+    prob, final_prob, rank, _, _, logprob = token_rows(logits, logits, torch.tensor([1]))[0]
     assert prob == 0.0 and rank == 3, "exp(-200) is below the smallest float32: the probability shows as 0"
     assert abs(logprob - float(torch.log_softmax(logits, dim=-1)[0, 1])) < 1e-4, logprob
     token = TokenInfo(5, "x", prob, final_prob, rank, 0.0, 0.0, logprob)
-    sequence = _sequence(tiny_gpt2.tokenizer, [token, token], "length")
+    sequence = make_sequence(tiny_gpt2.tokenizer, [token, token], "length")
     assert math.isfinite(sequence.logprob) and abs(sequence.logprob - 2 * logprob) < 1e-6, sequence.logprob
     assert math.isfinite(sequence.perplexity), "the perplexity of such a text is huge, not infinite"
     json.dumps(sequence.to_dict(), allow_nan=False)  # JSON has no Infinity: a client must be able to read it

@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from stepgen import stepping
-from stepgen.distribution import check_ids, from_logits, next_token
+from stepgen.distribution import from_logits, next_token
 from stepgen.explain import percent, quoted, reading
+from stepgen.inputs import check_ids
 from stepgen.settings import DecodingSettings
 from ui import next_token_tab
 
@@ -120,7 +121,7 @@ def test_temperature_zero_is_greedy_through_the_endpoint(client: object, tiny_gp
         ({"prompt": ""}, "There is no token to continue from"),
         ({"samples": -3}, "`samples` has to be a whole number from 1 to 100000, but is -3"),
         ({"samples": 100_001}, "`samples` has to be a whole number from 1 to 100000, but is 100001"),
-        ({"seed": -5}, "`seed` has to be an integer from 0 to 2147483647, but is -5"),
+        ({"seed": -5}, "`seed` has to be an integer from 0 to 4294967295, but is -5"),
     ],
     ids=["top_p-0", "top_p-1.5", "top_k-negative", "temperature-negative", "temperature-nan-text", "penalty-0",
          "top_n-0", "unknown-id", "prompt-and-ids", "too-long", "empty", "samples-negative", "samples-too-many",

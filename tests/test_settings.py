@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from stepgen.generation import GenerationRequest
+from stepgen.request import GenerationRequest
 from stepgen.settings import DecodingSettings
 
 

@@ -16,15 +16,16 @@ figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
 from __future__ import annotations
 
 import html
-import secrets
 from typing import Any
 
 import gradio as gr
 
 from stepgen import stepping
 from stepgen.codegen import next_token_code
-from stepgen.distribution import Distribution, check_ids, check_top_n, next_token
+from stepgen.checks import pick_seed
+from stepgen.distribution import Distribution, check_top_n, next_token
 from stepgen.explain import percent, quoted, reading
+from stepgen.inputs import prompt_ids
 from stepgen.plots import (
     CANDIDATE_HEADERS,
     PIPELINE_HEADERS,
@@ -39,8 +40,8 @@ from stepgen.scoring import TextScore, score
 from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
-from stepgen.tokenize import check_unicode
 from ui.controls import control, controls, joined, parsed
+from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
 from ui.render import colour, legend_html, running_html
 
@@ -59,13 +60,6 @@ PIPELINE_NOTE = (
 )
 
 
-def prompt_ids(loaded: Any, prompt: str, token_ids: list[int] | None = None) -> list[int]:
-    """The ids to continue: ``token_ids`` as given (checked), else the prompt as the model's tokenizer encodes it."""
-    if token_ids is not None and (isinstance(token_ids, (str, bytes)) or len(token_ids) > 0):
-        if prompt:
-            raise ValueError("Give either `prompt` or `token_ids`, not both.")
-        return check_ids(loaded, token_ids)
-    return list(loaded.tokenizer(check_unicode("prompt", prompt))["input_ids"])
 
 
 def summary(dist: Distribution, loaded: Any) -> str:
@@ -204,24 +198,13 @@ def _reset(model: str, prompt: str) -> tuple[Any, ...]:
 # --- API ----------------------------------------------------------------------------
 
 
-@user_errors
-def next_token_api(
+def _next_token_api(
     prompt: str = "",
     token_ids: list[int] | None = None,
     model: str = "",
-    top_n: int = DEFAULT_TOP_N,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    min_p: float = 0.0,
-    typical_p: float = 1.0,
-    epsilon_cutoff: float = 0.0,
-    eta_cutoff: float = 0.0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
-    bad_words: list[str] | None = None,
     samples: int = 0,
     seed: int = -1,
+    **knobs: Any,
 ) -> dict[str, Any]:
     """The next-token distribution: raw, after each decoding setting in generate()'s order, and final.
 
@@ -229,20 +212,10 @@ def next_token_api(
         prompt: the text so far (encoded by the model's tokenizer, special tokens included as it adds them).
         token_ids: the token ids so far, instead of `prompt`.
         model: the model name; empty means the app's default model.
-        top_n: how many of the most likely tokens to return (1 to 200).
-        temperature: 0 means greedy; otherwise the logits are divided by it.
-        top_k: keep the k most likely tokens (0 = off).
-        top_p: keep the smallest set of tokens with mass >= top_p (1 = off).
-        min_p: drop tokens below min_p times the top probability (0 = off).
-        typical_p: locally typical sampling mass (1 = off).
-        epsilon_cutoff: drop tokens below this probability (0 = off).
-        eta_cutoff: entropy-dependent cut-off (0 = off).
-        repetition_penalty: penalise tokens already present (1 = off).
-        no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
-        bad_words: words that may never be written (a list; a single string is one word).
+        {knobs}
         samples: also draw this many tokens from the final distribution, as generate(do_sample=True) draws one
             (0 = none, at most 100000); they come back as "draws".
-        seed: the seed of those draws, from 0 to 2**31-1; -1 picks one at random (returned in "draws").
+        seed: the seed of those draws, from 0 to 2**32-1; -1 picks one at random (returned in "draws").
 
     Returns {"candidates": [{"id", "text", "logit", "prob", "logprob", "rank", "final_prob", "removed",
     "removed_by"}], "greedy_id", "entropy", "final_entropy", "other_mass", "final_other_mass", "survivors",
@@ -251,16 +224,12 @@ def next_token_api(
     `final_prob` the probability after every setting (what sampling draws from). With `samples`, also
     "draws": {"n", "seed", "counts": [{"id", "text", "count"}]} (the most drawn first).
     """
-    settings = DecodingSettings(
-        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
-        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=bad_words or (),
-    )
-    top_n = check_top_n(top_n)
+    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING})
+    top_n = check_top_n(knobs["top_n"])
     samples = 0 if samples is None else samples
     if samples != 0:  # 0 asks for none; anything else is checked as the number of draws
         stepping.check_draws(samples)
-    seed = secrets.randbelow(stepping.MAX_SEED + 1) if seed is None or seed == -1 else stepping.check_seed(seed)
+    seed = pick_seed(seed)
     loaded = get_model(model or default_model())
     ids = prompt_ids(loaded, prompt, token_ids)
     dist = next_token(loaded, ids, settings, top_n=top_n)
@@ -271,6 +240,9 @@ def next_token_api(
             {"id": token_id, "text": token_text(loaded.tokenizer, token_id), "count": count}
             for token_id, count in draws.counts]}
     return answer
+
+
+next_token_api = user_errors(knob_endpoint(_next_token_api, KNOB_NAMES, last=("samples", "seed")))
 
 
 @user_errors

@@ -20,47 +20,29 @@ import contextlib
 import html
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
 from stepgen.codegen import python_code
-from stepgen.explain import SETTING_HELP
-from stepgen.generation import (
-    MAX_BEAMS,
-    MAX_NEW_TOKENS,
-    MAX_RETURN_SEQUENCES,
-    PRESETS,
-    EffectiveConfig,
-    GeneratedSequence,
-    GenerationRequest,
-    GenerationResult,
-    effective_config,
-    prompt_ids,
-    stream,
-)
+from stepgen.effective import EffectiveConfig, effective_config
+from stepgen.generation import run_ids, stream
+from stepgen.presets import EXPERIMENTS, PRESETS, experiment, experiment_knobs, preset_knobs
+from stepgen.checks import given_seed
+from stepgen.knobs import knob
+from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
+from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui.controls import control
+from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
 from ui.render import colour, legend_html, running_html
 
 EXAMPLE = "It was a dark and stormy night; the"
-HELP = {
-    **SETTING_HELP,
-    "max_new_tokens": "The most tokens to write (the prompt does not count).",
-    "min_new_tokens": "Holds back the end-of-sequence token until this many tokens are written.",
-    "do_sample": "Draw each token at random from the distribution; off = always take the most likely.",
-    "num_beams": "Keep this many candidate texts at every step and return the best (1 = no beam search).",
-    "length_penalty": "Beam search only: above 0 favours longer texts, below 0 shorter ones.",
-    "early_stopping": "Beam search only: stop as soon as num_beams candidates have ended.",
-    "num_return_sequences": "How many texts to return (sampling: independent draws; beams: the best beams).",
-    "stop_strings": "Stop when the text ends with one of these (comma-separated; \\n means a newline).",
-    "seed": "Seeds torch's random generator for sampling: the same seed gives the same text. Empty = a new "
-            "random seed each run (shown after it; 'Use last seed' puts it here to repeat or share that text).",
-}
+SEED_HELP = (f"{knob('seed').meaning} Empty = a new random seed each run (shown after it; 'Use last seed' puts it "
+             "here to repeat or share that text).")
 KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
          "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
          "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed")
@@ -95,111 +77,30 @@ def request_from_controls(values: dict[str, Any]) -> GenerationRequest:
     knobs = dict(values)
     knobs["bad_words"] = _words(knobs.get("bad_words"))
     knobs["stop_strings"] = _stop_strings(knobs.get("stop_strings"))
-    knobs["seed"] = parse_seed(knobs.get("seed"))
+    knobs["seed"] = given_seed(knobs.get("seed"))
     return GenerationRequest.from_dict(knobs)
 
 
-def parse_seed(value: Any) -> int | None:
-    """The seed a control or an API call gives: None (empty, or -1 as in /step) means 'pick one at random'."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise ValueError(f"`seed` has to be a whole number (or empty for a random one), but is {value!r}") from None
-    return None if value == -1 else value
-
-
-KEPT_BY_PRESETS = ("max_new_tokens", "seed")
-"""Knobs a preset leaves as they are: how long a text and which random draw are the reader's choice."""
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A classic experiment: a prompt, the knobs that show one idea, and what to look at."""
-
-    prompt: str
-    knobs: dict[str, Any]
-    note: str
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    "Greedy repeats itself": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100},
-        "Greedy decoding always takes the likeliest token. Once a phrase is written, writing it again becomes "
-        "likely, and the text goes round in circles: the tokens with a bar on top repeat an earlier run. The next "
-        "two experiments are the usual fixes."),
-    "Fix a loop with repetition_penalty": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100, "repetition_penalty": 1.3},
-        "Every token already in the text has its score divided by 1.3 (multiplied, if negative) before the "
-        "choice. Loops fade; but so do words that should come back, such as names."),
-    "Fix a loop with no_repeat_ngram_size": Experiment(
-        "The best thing about AI is", {"max_new_tokens": 100, "no_repeat_ngram_size": 3},
-        "Any 3 tokens that already appeared together are forbidden: no token can carry the repeat bar. A blunt "
-        "rule: a three-token name can be written only once."),
-    "Beam search looks further ahead": Experiment(
-        "I skip across the", {"max_new_tokens": 20, "num_beams": 5, "num_return_sequences": 3},
-        "Beam search keeps the 5 best partial texts at every step instead of one, and returns the best whole "
-        "texts: compare their log-probabilities with greedy's (pick the greedy preset and run it again)."),
-    "Low temperature: safe and samey": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "temperature": 0.3, "num_return_sequences": 3, "seed": 7},
-        "Sampling at temperature 0.3 sharpens the distribution: three draws, and they hardly differ. The dashed "
-        "entropy lines (after the settings) lie far below the model's own."),
-    "High temperature: surprising, then nonsense": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "temperature": 1.6, "num_return_sequences": 3, "seed": 7},
-        "Temperature 1.6 flattens the distribution: unlikely tokens (dark colours) get drawn, and each one "
-        "leads the text further astray."),
-    "generate()'s hidden top_k=50": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "top_k": 50, "num_return_sequences": 3, "seed": 7},
-        "generate(do_sample=True) keeps only the 50 likeliest tokens unless told otherwise. stepgen always passes "
-        "top_k itself (0 = off); this is what plain generate() does by default."),
-    "Nucleus sampling: top_p=0.9": Experiment(
-        "It was a dark and stormy night; the",
-        {"max_new_tokens": 30, "do_sample": True, "top_p": 0.9, "num_return_sequences": 3, "seed": 7},
-        "top_p keeps the smallest set of likeliest tokens that together hold 90% of the probability: a few "
-        "tokens when the model is sure, many when it is not. The long tail of odd tokens is never drawn."),
-    "Forbid the obvious: bad_words": Experiment(
-        "The capital of France is", {"max_new_tokens": 15, "bad_words": ["Paris"]},
-        "The model's favourite is banned at every step, with and without a leading space. What does it write "
-        "instead?"),
-    "Stop at a sentence's end: stop_strings": Experiment(
-        "Once upon a time", {"max_new_tokens": 100, "do_sample": True, "stop_strings": ["."], "seed": 3},
-        "Generation stops as soon as the text ends with a stop string, here the first full stop."),
-}
-"""The classic experiments of a first lesson on decoding, each a click away; every knob not named is neutral."""
-
-
-def _controls(knobs: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Control values for ``knobs`` (every other knob neutral), by knob name, leaving out those in ``keep``."""
-    data = GenerationRequest.from_dict(knobs).to_dict()
-    data["seed"] = "" if data["seed"] is None else str(data["seed"])
-    return {knob: ", ".join(data[knob]) if knob in ("bad_words", "stop_strings") else data[knob]
-            for knob in KNOBS if knob not in keep}
-
-
-def preset_knobs(name: str) -> dict[str, Any]:
-    """The control values a preset sets, by knob name (every knob but :data:`KEPT_BY_PRESETS`)."""
-    if name not in PRESETS:
-        raise ValueError(f"`preset` has to be one of {', '.join(PRESETS)}, but is {name!r}")
-    return _controls(PRESETS[name], KEPT_BY_PRESETS)
+def _controls(knobs: dict[str, Any]) -> dict[str, Any]:
+    """Control values for plain knob values, by knob name: word lists comma-joined, no seed as an empty box."""
+    controls = {knob: knobs[knob] for knob in KNOBS if knob in knobs}
+    for knob in ("bad_words", "stop_strings"):
+        if knob in controls:
+            controls[knob] = ", ".join(controls[knob])
+    if "seed" in controls:
+        controls["seed"] = "" if controls["seed"] is None else str(controls["seed"])
+    return controls
 
 
 def preset_values(name: str) -> list[Any]:
     """The control values of a preset, in :data:`KNOBS` order (the knobs it keeps are left alone)."""
-    knobs = preset_knobs(name)
+    knobs = _controls(preset_knobs(name))
     return [knobs[knob] if knob in knobs else gr.skip() for knob in KNOBS]
 
 
 def experiment_controls(name: str) -> dict[str, Any]:
     """The prompt and every knob of a classic experiment, by control name."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"`experiment` has to be one of {', '.join(EXPERIMENTS)}, but is {name!r}")
-    experiment = EXPERIMENTS[name]
-    return {"prompt": experiment.prompt, **_controls(experiment.knobs)}
+    return {"prompt": experiment(name).prompt, **_controls(experiment_knobs(name))}
 
 
 def _experiment_values(name: str) -> list[Any]:
@@ -218,7 +119,7 @@ def link_values(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("experiment") in EXPERIMENTS:
         filled.update(experiment_controls(values["experiment"]))
     if values.get("preset") in PRESETS:
-        filled.update(preset_knobs(values["preset"]))
+        filled.update(_controls(preset_knobs(values["preset"])))
     return {**filled, **values}
 
 
@@ -338,7 +239,7 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
     """Stream one run into (status, text, chart, effective config, code, last seed); the knobs come by name."""
     knobs = request_from_controls(controls)  # a bad knob stops here, before any work
     loaded = get_model(model)
-    ids = prompt_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
+    ids = run_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
     key = request.session_hash if request is not None else ""
     stop = threading.Event()
     with _RUNS_LOCK:
@@ -384,30 +285,7 @@ def _stop(request: gr.Request) -> None:
         stop.set()
 
 
-@user_errors
-def generate_api(
-    prompt: str,
-    model: str = "",
-    max_new_tokens: int = 40,
-    min_new_tokens: int = 0,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    min_p: float = 0.0,
-    typical_p: float = 1.0,
-    epsilon_cutoff: float = 0.0,
-    eta_cutoff: float = 0.0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
-    bad_words: list[str] | None = None,
-    num_beams: int = 1,
-    length_penalty: float = 1.0,
-    early_stopping: bool = False,
-    num_return_sequences: int = 1,
-    stop_strings: list[str] | None = None,
-    seed: int | None = None,
-) -> Iterator[dict[str, Any]]:
+def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[str, Any]]:
     """Run model.generate() on a prompt with the given knobs; return every sequence with per-token probabilities.
 
     Streams: `predict` returns the final result; `submit` also yields the sequences while they grow (with
@@ -416,26 +294,7 @@ def generate_api(
     Parameters:
         prompt: the text to continue (encoded by the model's tokenizer as `tokenizer(prompt)` does).
         model: the model name; empty means the app's default model.
-        max_new_tokens: the most tokens to write (1 to 1024, and within the model's context window).
-        min_new_tokens: hold back the end-of-sequence token until this many tokens are written.
-        do_sample: sample (True) or take the most likely tokens (False: greedy or beam search).
-        temperature: divides the logits when sampling (> 0 with do_sample).
-        top_k: keep the k most likely tokens when sampling (0 = off; passed explicitly, never generate()'s 50).
-        top_p: nucleus sampling mass (1 = off).
-        min_p: drop tokens below min_p times the top probability (0 = off).
-        typical_p: locally typical sampling mass (1 = off).
-        epsilon_cutoff: drop tokens below this probability (0 = off).
-        eta_cutoff: entropy-dependent cut-off (0 = off).
-        repetition_penalty: penalise tokens already present (1 = off).
-        no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
-        bad_words: words that may never be written, with and without a leading space (a list; a single string
-            is one word).
-        num_beams: beam search width (1 = no beam search; at most 16).
-        length_penalty: beam search: exponent of the length when ranking finished beams.
-        early_stopping: beam search: stop once num_beams candidates have ended.
-        num_return_sequences: how many sequences to return (<= num_beams with beams; sampling draws independently).
-        stop_strings: stop when the text ends with one of these (a list; a single string is one stop string).
-        seed: seed for sampling (empty or -1: a random seed is picked and returned).
+        {knobs}
 
     Returns {"status": "done", "sequences": [{"text", "token_ids", "tokens": [{"id", "text", "prob", "final_prob", "rank",
     "entropy", "final_entropy", "logprob"}], "logprob", "perplexity", "finish", "beam_score"}], "code", "mode", "seed",
@@ -444,14 +303,7 @@ def generate_api(
     `final_prob` its probability after every processor (what sampling drew it with); `code` is the Python that
     reproduces the run with plain transformers.
     """
-    knobs = GenerationRequest.from_dict({
-        "max_new_tokens": max_new_tokens, "min_new_tokens": min_new_tokens, "do_sample": do_sample,
-        "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
-        "epsilon_cutoff": epsilon_cutoff, "eta_cutoff": eta_cutoff, "repetition_penalty": repetition_penalty,
-        "no_repeat_ngram_size": no_repeat_ngram_size, "bad_words": bad_words or (), "num_beams": num_beams,
-        "length_penalty": length_penalty, "early_stopping": early_stopping,
-        "num_return_sequences": num_return_sequences, "stop_strings": stop_strings or (), "seed": parse_seed(seed),
-    })
+    knobs = GenerationRequest.from_dict({**knobs, "seed": given_seed(knobs["seed"])})
     loaded = get_model(model or default_model())
     # closing() ends the run when Gradio closes this generator (a cancelled or dropped job): no orphan work
     with contextlib.closing(stream(loaded, prompt, knobs)) as updates:
@@ -460,6 +312,10 @@ def generate_api(
                 yield {"status": "done", **update.result.to_dict(), "code": python_code(update.result)}
             elif update.status == "running":
                 yield {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
+
+
+generate_api = user_errors(knob_endpoint(_generate_api, KNOBS))
+"""``/generate``: the knobs in the order the endpoint has always listed them (positional callers keep working)."""
 
 
 # --- layout -----------------------------------------------------------------------------
@@ -492,7 +348,7 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
             for name in ("max_new_tokens", "min_new_tokens", "stop_strings", "do_sample"):
                 controls[name] = control(name, "pg")
             with gr.Row(equal_height=True):
-                controls["seed"] = gr.Textbox(label="seed", info=HELP["seed"], placeholder="random", scale=3,
+                controls["seed"] = gr.Textbox(label="seed", info=SEED_HELP, placeholder="random", scale=3,
                                               elem_id="pg-seed")
                 reuse_seed = gr.Button("Use last seed", size="sm", scale=1, elem_id="pg-reuse-seed")
             for name in ("temperature", "top_k", "top_p", "min_p"):

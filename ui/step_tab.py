@@ -15,24 +15,25 @@ session lives in a ``gr.State`` as plain data.
 from __future__ import annotations
 
 import html
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from stepgen import stepping
+from stepgen.autostep import auto_steps
+from stepgen.checks import pick_seed
 from stepgen.distribution import check_top_n
+from stepgen.inputs import prompt_ids
 from stepgen.registry import default_model, get_model
 from stepgen.knobs import DECODING
 from stepgen.settings import DecodingSettings
-from stepgen.tokenize import Group, TokenSpan, check_unicode, detokenize
+from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
 from ui.deeplinks import MAX_PATH
+from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
 from ui.controls import control, split_words
-from ui.next_token_tab import prompt_ids
 from ui.render import colour, legend_html, running_html, token_html
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
@@ -213,7 +214,7 @@ def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: A
     """The session to act on: the current one, or a new one when there is none or the model changed."""
     if session is not None and session.model == loaded.name:
         return session
-    return stepping.start(loaded.name, loaded.tokenizer(check_unicode("prompt", prompt or ""))["input_ids"], _seed(seed))
+    return stepping.start(loaded.name, prompt_ids(loaded, prompt), _seed(seed))
 
 
 @user_errors
@@ -339,41 +340,23 @@ def _auto(model: str, session: stepping.Session | None, selected: int | None, pr
     """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed."""
     loaded = get_model(model)
     settings, top_n = _settings(values)
-    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 1 <= count <= 500:
-        raise ValueError(f"`N` has to be a whole number from 1 to 500, but is {count!r}")
     current = _session(loaded, session, prompt, seed)
-    eos = loaded.tokenizer.eos_token_id
-    for _ in range(int(count)):
-        started = time.perf_counter()
-        current, result = stepping.advance(loaded, current, settings, mode, top_n=top_n)
-        time.sleep(max(0.0, AUTO_STEP_INTERVAL - (time.perf_counter() - started)))
+    for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
+                                      top_n=top_n):
         yield _view(loaded, current, selected, settings, top_n, result)
-        if result.step.token_id == eos or len(current.ids) >= loaded.context_length:
-            break
 
 
 # --- API ----------------------------------------------------------------------------------
 
 
-@user_errors
-def step_api(
+def _step_api(
     token_ids: list[int] | None = None,
     prompt: str = "",
     strategy: str = "greedy",
     token_id: int = -1,
     seed: int = -1,
     model: str = "",
-    top_n: int = 10,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    min_p: float = 0.0,
-    typical_p: float = 1.0,
-    epsilon_cutoff: float = 0.0,
-    eta_cutoff: float = 0.0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
-    bad_words: list[str] | None = None,
+    **knobs: Any,
 ) -> dict[str, Any]:
     """Append one token to a text and return the whole sequence, the chosen token and the next distribution.
 
@@ -384,25 +367,19 @@ def step_api(
             generate(do_sample=True) draws), "uniform" (any vocabulary token, equally likely), "token" (the id in
             `token_id`), or a token id written as a number.
         token_id: the token to append with strategy "token" (or any strategy when >= 0).
-        seed: sampling seed from 0 to 2**31-1; -1 picks one at random (returned as `seed`). Without session state,
+        seed: sampling seed from 0 to 2**32-1; -1 picks one at random (returned as `seed`). Without session state,
             a fresh torch.Generator is seeded with seed * 2**32 + len(token_ids), so the same request always draws
             the same token.
         model: the model name; empty means the app's default model.
-        top_n: how many candidates to return for the next distribution (1 to 200).
-        temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty,
-        no_repeat_ngram_size, bad_words: decoding settings, by their transformers names (as in /next_token).
+        {knobs}
 
     Returns {"token_ids": the whole sequence (one token longer), "text": its decoding, "chosen": {"id", "text",
     "strategy", "prob", "final_prob", "logprob", "rank", "alternatives"}, "next": the next distribution (as
     /next_token returns it), "seed", "model", "reused_tokens", "computed_tokens"} where the last two say how many
     tokens of the cached prefix the next distribution reused and how many went through the model.
     """
-    settings = DecodingSettings(
-        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
-        epsilon_cutoff=epsilon_cutoff, eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size, bad_words=bad_words or (),
-    )
-    top_n = check_top_n(top_n)
+    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING})
+    top_n = check_top_n(knobs["top_n"])
     loaded = get_model(model or default_model())
     ids = prompt_ids(loaded, prompt, token_ids)
     if not isinstance(strategy, str):
@@ -420,7 +397,7 @@ def step_api(
         strategy = "token"
     if strategy not in ("greedy", "sample", "uniform", "token"):
         raise ValueError(f"`strategy` has to be one of greedy, sample, uniform, token (or a token id), but is {strategy!r}")
-    seed = secrets.randbelow(stepping.MAX_SEED + 1) if seed is None or seed == -1 else stepping.check_seed(seed)
+    seed = pick_seed(seed)
     generator = stepping.new_generator(0, loaded.device).manual_seed(stepping.api_seed(seed, len(ids)))
     result = stepping.step(loaded, ids, settings, strategy, generator=generator,
                            token_id=token_id if strategy == "token" else None, top_n=top_n)
@@ -434,6 +411,9 @@ def step_api(
         "reused_tokens": result.reused,
         "computed_tokens": result.computed,
     }
+
+
+step_api = user_errors(knob_endpoint(_step_api, ("top_n", *DECODING)))
 
 
 # --- layout -------------------------------------------------------------------------------
