@@ -26,17 +26,17 @@ def build_demo() -> gr.Blocks:
     """The whole app: a header with the model picker, then one tab per view."""
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}")
-        model_state, status = header.build_header()
+        model_state, status, switched = header.build_header()
         views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Tokenizer", id="tokenizer"):
-                views["tokenizer"] = tokenizer_tab.build(model_state)
+                views["tokenizer"] = tokenizer_tab.build(model_state, switched)
             with gr.Tab("Next token", id="next-token"):
-                views["next-token"] = next_token_tab.build(model_state)
+                views["next-token"] = next_token_tab.build(model_state, switched)
             with gr.Tab("Step by step", id="step"):
-                views["step"] = step_tab.build(model_state)
+                views["step"] = step_tab.build(model_state, switched)
             with gr.Tab("generate() playground", id="playground"):
-                views["playground"] = playground_tab.build(model_state)
+                views["playground"] = playground_tab.build(model_state, switched)
         header.on_page_load(demo, model_state, status)
         deeplinks.wire(demo, model_state, status, views)
     return demo

@@ -177,6 +177,7 @@ def test_share_gives_a_link_that_reopens_the_same_view(browser: object, app_url:
     try:
         page.get_by_role("tab", name="Tokenizer").click()
         textbox(page, "tok-text").fill("Shared text, 42 tokens?")
+        textbox(page, "tok-text").press("End")  # a key, as a person types: the tab recomputes on input
         page.locator("#tok-whitespace input").check()
         page.locator("#share-button").click()
         page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
@@ -292,6 +293,50 @@ def test_a_step_link_replays_its_path_with_its_settings(browser: object, app_url
         page.context.close()
 
 
+@pytest.mark.browser
+def test_a_step_link_with_branches_reopens_every_branch(browser: object, app_url: str, client: object) -> None:
+    prompt = "Once upon a time"
+    ids = client.predict(text=prompt, api_name="/tokenize")["ids"]
+    first = client.predict(token_ids=ids, strategy="greedy", api_name="/step")["chosen"]["id"]
+    branches = ((first, 11, 12), (first, 40), (first, 11, 50, 51))
+    query = to_query(DeepLink(tab="step", values=(("prompt", prompt),), path=branches[1], branches=branches))
+    page = open_link(browser, f"{app_url}/?{query}")
+    try:
+        page.get_by_role("tab", name="Step by step", selected=True).wait_for()
+        page.wait_for_function("() => document.querySelectorAll('#step-branches input[type=radio]').length === 3")
+        page.wait_for_function("n => document.querySelectorAll('#step-text .step-gen-tok').length === n", arg=2)
+        assert generated_ids(page) == list(branches[1]), f"the current branch is {generated_ids(page)}"
+        checked = page.locator("#step-branches input[type=radio]:checked")
+        assert checked.count() == 1 and checked.get_attribute("value") in ("1", 1), checked.get_attribute("value")
+        page.locator("#share-button").click()
+        page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
+        query = dict(parse_qsl(urlsplit(textbox(page, "share-url").input_value()).query))
+        assert query.get("branches") == ";".join(",".join(map(str, b)) for b in branches), query
+        assert query.get("path") == ",".join(map(str, branches[1])), query
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_a_playground_link_replays_its_output(browser: object, app_url: str, client: object) -> None:
+    """A shared playground view shows what its author saw: the same knobs, the same seed, the same text."""
+    knobs = {"prompt": "Once upon a time", "do_sample": True, "temperature": 0.8, "top_k": 20,
+             "max_new_tokens": 12, "seed": 5, "num_return_sequences": 2}
+    values = tuple((name, str(value).lower() if isinstance(value, bool) else str(value)) for name, value in knobs.items())
+    page = open_link(browser, f"{app_url}/?{to_query(DeepLink(tab='playground', values=values))}")
+    try:
+        page.get_by_role("tab", name="generate() playground", selected=True).wait_for()
+        page.locator("#pg-status").get_by_text("Done").wait_for()
+        shown = page.eval_on_selector_all(
+            "#pg-output .pg-seq", "seqs => seqs.map(s => Array.from(s.querySelectorAll('.pg-tok'))"
+            ".map(t => Number(t.dataset.id)))")
+        truth = client.predict(api_name="/generate", **knobs)
+        want = [sequence["token_ids"] for sequence in truth["sequences"]]
+        assert shown == want, f"the link replayed {shown}, /generate gives {want} for the same knobs"
+    finally:
+        page.context.close()
+
+
 def test_a_preset_in_a_link_sets_its_knobs_and_the_links_own_values_win() -> None:
     from ui import playground_tab
 
@@ -310,13 +355,48 @@ def test_a_path_with_a_bad_token_keeps_the_steps_before_it_and_says_so(tiny_gpt2
     from ui import step_tab
 
     good = [11, 12]
-    defaults = {**DecodingSettings().to_dict(), "bad_words": ""}
-    settings = [defaults[name] for name in step_tab.SETTING_NAMES] + [step_tab.DEFAULT_TOP_N]
-    view = step_tab._restore(str(tiny_gpt2.name), "It was", 0, [*good, 10**8, 13], *settings)
-    session, explanation, path = view[0], view[4], view[-1]
-    assert list(path) == good, f"the steps before the bad token were lost: {path}"
+    knobs = {**DecodingSettings().to_dict(), "bad_words": "", "top_n": step_tab.DEFAULT_TOP_N}
+    view = step_tab.restore(str(tiny_gpt2.name), "It was", 0, [*good, 10**8, 13], None, **knobs)
+    session, explanation, trail = view[0], view[4], view[-1]
+    assert trail["path"] == good, f"the steps before the bad token were lost: {trail}"
     assert list(session.ids[-2:]) == good, session.ids
     assert "token 3" in explanation and "left out" in explanation and "`token_id`" in explanation, explanation
+
+
+def test_every_branch_survives_the_round_trip_through_a_link(tiny_gpt2: object) -> None:
+    """A Step view with three branches, shared and reopened: the same branches, the same one current."""
+    from stepgen import stepping
+    from ui import step_tab
+
+    knobs = {**DecodingSettings().to_dict(), "bad_words": "", "top_n": step_tab.DEFAULT_TOP_N}
+    settings = DecodingSettings()
+    session = stepping.start(tiny_gpt2.name, tiny_gpt2.tokenizer("It was")["input_ids"])
+    for token in (11, 12, 13, 14):
+        session, _ = stepping.advance(tiny_gpt2, session, settings, "token", token_id=token)
+    start = len(session.prompt_ids)
+    session, _ = stepping.fork(tiny_gpt2, session, start + 1, 40, settings)  # 11, 40
+    session, _ = stepping.advance(tiny_gpt2, session, settings, "token", token_id=41)  # 11, 40, 41
+    session, _ = stepping.fork(tiny_gpt2, stepping.switch(session, 0), start + 3, 50, settings)  # 11, 12, 13, 50
+    session = stepping.switch(session, 1)
+    trail = step_tab.trail(session)
+    url = share_url("http://127.0.0.1:7860", "step", "tiny", None, [], trail["path"], trail["branches"])
+    link = parse_query(dict(parse_qsl(urlsplit(url).query)), TABS)
+    assert link.path == (11, 40, 41) and link.branches == ((11, 12, 13, 14), (11, 40, 41), (11, 12, 13, 50)), link
+    view = step_tab.restore(str(tiny_gpt2.name), "It was", 0, list(link.path), [list(b) for b in link.branches],
+                            **knobs)
+    rebuilt = view[0]
+    assert [b.ids for b in rebuilt.branches] == [b.ids for b in session.branches], "the branches differ"
+    assert rebuilt.current == 1, f"branch {rebuilt.current + 1} is current, the link was on branch 2"
+    assert [b.parent for b in rebuilt.branches] == [None, 0, 0], [b.parent for b in rebuilt.branches]
+    assert [s.prob for s in rebuilt.branches[2].steps] == pytest.approx(
+        [s.prob for s in session.branches[2].steps], abs=1e-6), "the replayed steps lost their numbers"
+
+
+def test_bad_branches_in_a_link_are_named() -> None:
+    link = parse_query({"tab": "step", "branches": "1,2;x"}, TABS)
+    assert link.branches is None and any("`branches` has to be token IDs" in p for p in link.problems), link
+    many = ";".join(["1"] * (deeplinks.MAX_BRANCHES + 1))
+    assert any("at most" in p for p in parse_query({"branches": many}, TABS).problems)
 
 
 def test_a_failed_load_puts_the_served_model_back_in_the_picker(tiny_gpt2_dir: object) -> None:

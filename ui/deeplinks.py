@@ -33,11 +33,13 @@ from gradio import route_utils
 from ui import header
 from ui.errors import message
 
-RESERVED = ("tab", "model", "path")
+RESERVED = ("tab", "model", "path", "branches")
 """URL keys that are not a tab's control names."""
 
 MAX_PATH = 256
 """Longest step path a link may carry (a link is not a way to make the server generate text)."""
+MAX_BRANCHES = 16
+"""Most branches a Step link may carry."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -64,6 +66,8 @@ class DeepLink:
     model: str | None = None
     values: tuple[tuple[str, str], ...] = ()
     path: tuple[int, ...] | None = None
+    branches: tuple[tuple[int, ...], ...] | None = None
+    """Every branch of a Step view (the token IDs after the prompt), when it has more than one."""
     problems: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -167,14 +171,22 @@ def _same(spec: Field, value: Any, default: Any) -> bool:
     return (value or "") == (default or "") if spec.kind == "text" else value == default
 
 
-def parse_path(text: str) -> tuple[int, ...]:
-    """Token IDs from ``"11,2232,837"``; ValueError naming ``path`` otherwise."""
+def parse_path(text: str, name: str = "path") -> tuple[int, ...]:
+    """Token IDs from ``"11,2232,837"``; ValueError naming ``path`` (or ``name``) otherwise."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not all(part.isdigit() for part in parts):
-        raise ValueError(f"`path` has to be token IDs separated by commas, but is {text!r}")
+        raise ValueError(f"`{name}` has to be token IDs separated by commas, but is {text!r}")
     if len(parts) > MAX_PATH:
-        raise ValueError(f"`path` has to be at most {MAX_PATH} token IDs long, but has {len(parts)}")
+        raise ValueError(f"`{name}` has to be at most {MAX_PATH} token IDs long, but has {len(parts)}")
     return tuple(int(part) for part in parts)
+
+
+def parse_branches(text: str) -> tuple[tuple[int, ...], ...]:
+    """Branches from ``"11,2232;11,40"`` (each the token IDs after the prompt); ValueError naming ``branches``."""
+    parts = text.split(";")
+    if len(parts) > MAX_BRANCHES:
+        raise ValueError(f"`branches` has to hold at most {MAX_BRANCHES} branches, but holds {len(parts)}")
+    return tuple(parse_path(part, "branches") for part in parts)
 
 
 def parse_query(params: Mapping[str, str], tab_ids: Sequence[str]) -> DeepLink:
@@ -191,8 +203,14 @@ def parse_query(params: Mapping[str, str], tab_ids: Sequence[str]) -> DeepLink:
             path = parse_path(params["path"])
         except ValueError as error:
             problems.append(str(error))
+    branches = None
+    if "branches" in params:
+        try:
+            branches = parse_branches(params["branches"])
+        except ValueError as error:
+            problems.append(str(error))
     values = tuple((key, value) for key, value in params.items() if key not in RESERVED)
-    return DeepLink(tab=tab, model=model, values=values, path=path, problems=tuple(problems))
+    return DeepLink(tab=tab, model=model, values=values, path=path, branches=branches, problems=tuple(problems))
 
 
 def to_query(link: DeepLink) -> str:
@@ -205,7 +223,9 @@ def to_query(link: DeepLink) -> str:
     pairs.extend(link.values)
     if link.path:
         pairs.append(("path", ",".join(str(token) for token in link.path)))
-    return urlencode(pairs, safe=",/")
+    if link.branches:
+        pairs.append(("branches", ";".join(",".join(str(token) for token in branch) for branch in link.branches)))
+    return urlencode(pairs, safe=",/;")
 
 
 @dataclass
@@ -277,14 +297,15 @@ def find_by_elem_id(demo: gr.Blocks, elem_id: str) -> Any:
 
 
 def share_url(root: str, tab: str, model: str, view: TabView | None, values: Sequence[Any],
-              path: Sequence[int] | None) -> str:
+              path: Sequence[int] | None, branches: Sequence[Sequence[int]] | None = None) -> str:
     """The link to a view: ``root`` plus the query of the controls that differ from their start value."""
     pairs: list[tuple[str, str]] = []
     if view is not None:
         for (name, (spec, _)), value in zip(view.fields.items(), values, strict=True):
             if value is not None and not _same(spec, value, spec.default):
                 pairs.append((name, encode(spec, value)))
-    link = DeepLink(tab=tab, model=model, values=tuple(pairs), path=tuple(path) if path else None)
+    kept = tuple(tuple(branch) for branch in branches) if branches and len(branches) > 1 else None
+    link = DeepLink(tab=tab, model=model, values=tuple(pairs), path=tuple(path) if path else None, branches=kept)
     return f"{root.rstrip('/')}/?{to_query(link)}"
 
 
@@ -298,15 +319,15 @@ def app_root(request: gr.Request | None) -> str:
     return f"{headers.get('x-forwarded-proto', 'http')}://{host}"
 
 
-def _path_ids(value: Any) -> list[int] | None:
-    """Token IDs from whatever a Step tab keeps as its path (a list of IDs, or of dicts/objects with ``id``)."""
+def _trail(value: Any) -> tuple[list[int] | None, list[list[int]] | None]:
+    """The current path and every branch from what a Step tab keeps in its ``path`` component: a list of token
+    IDs, or ``{"path": [...], "branches": [[...], ...]}``."""
     if not value:
-        return None
-    ids: list[int] = []
-    for item in value:
-        token = item.get("id", item.get("token_id")) if isinstance(item, dict) else getattr(item, "token_id", item)
-        ids.append(int(token))
-    return ids
+        return None, None
+    if isinstance(value, dict):
+        return [int(t) for t in value.get("path") or []] or None, [
+            [int(t) for t in branch] for branch in value.get("branches") or []] or None
+    return [int(t) for t in value], None
 
 
 def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
@@ -362,8 +383,9 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                 for name, value in shown.items():
                     out[view.fields[name][1]] = value
                 if view.path is not None and link.path is not None:
-                    out[view.path] = list(link.path)
                     shown["path"] = list(link.path)
+                if view.path is not None and link.branches is not None:
+                    shown["branches"] = [list(branch) for branch in link.branches]
             if view.render is not None:
                 try:
                     out.update(view.render[0](model, shown))
@@ -402,7 +424,7 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                 if other is view:
                     path_value = values[offset]
                 offset += 1
-        return share_url(app_root(request), tab, model, view, mine, _path_ids(path_value))
+        return share_url(app_root(request), tab, model, view, mine, *_trail(path_value))
 
     share.click(make_link, [current_tab, model_state, *flat, *paths], [link_box], api_visibility="private")
     return link_box

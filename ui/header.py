@@ -61,8 +61,10 @@ def list_models() -> dict[str, Any]:
             "allowed": list(registry.allowed) if registry.allowed is not None else None}
 
 
-def build_header() -> tuple[gr.State, gr.Markdown]:
-    """Render the model picker; return the session state holding the model name, and the status line."""
+def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
+    """Render the model picker; return the session state holding the model name, the status line, and the
+    events that switch the model (a tab recomputes with ``event.then(...)``: a ``.then`` reads the inputs once
+    the switch has landed, where a ``.change`` of the state could read them half-updated)."""
     registry = get_registry()
     start = default_model()
     choices = registry.choices()
@@ -77,11 +79,13 @@ def build_header() -> tuple[gr.State, gr.Markdown]:
         )
         load = gr.Button("Load model", scale=1, elem_id="load-model")
     status = gr.Markdown(elem_id="model-status")
-    load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private")
-    picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private")
+    switched = [
+        load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
+        picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
+    ]
     gr.api(load_model, api_name="load_model")
     gr.api(list_models, api_name="models")
-    return model_state, status
+    return model_state, status, switched
 
 
 def on_page_load(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown) -> None:

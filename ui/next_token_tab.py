@@ -16,6 +16,7 @@ figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -267,7 +268,7 @@ def score_api(prompt: str = "", token_ids: list[int] | None = None, model: str =
 # --- layout -------------------------------------------------------------------------
 
 
-def build(model_state: gr.State) -> dict[str, Any]:
+def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
     """Render the tab; return its main components by name, and ``render``: the views for given knob values
     (what a deep link shows on page load)."""
     with gr.Row(elem_id="next-token-tab"):
@@ -276,7 +277,7 @@ def build(model_state: gr.State) -> dict[str, Any]:
                 value=EXAMPLES[0], label="Prompt", lines=2, max_lines=8, elem_id="next-prompt",
                 placeholder="Type the start of a text; the chart shows what the model expects next.",
             )
-            gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+            examples = gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
             message = gr.Markdown(elem_id="next-message")
             summary_box = gr.Markdown(elem_id="next-reading")
             # the caption is Markdown, not the plot's label: Gradio draws a label over the top of the plot,
@@ -326,21 +327,25 @@ def build(model_state: gr.State) -> dict[str, Any]:
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
                                 outputs=[draws_plot, draws_note], **quiet)
-    # The knobs recompute on user edits only (.input): a value set by a link or by Reset comes with its views
-    # already computed, so no event recomputes them from other values. The prompt recomputes on every change
-    # (typing, pasting, an example, a link): whatever sets it, the values read are those on screen. Draws still
-    # running belong to the old settings: they never land beside the new ones.
+    # Views recompute on what a person does (typing, a slider, an example, a model switch) and never on a
+    # value set by the program (.change): a link's values or Reset's come with their views already computed,
+    # and a .change fired half-way through such an update would read the other controls' old values. A
+    # prompt pasted with the mouse recomputes when the box loses focus. Draws still running belong to the old
+    # settings: they never land beside the new ones.
     recompute: dict[str, Any] = {"inputs_kwargs": named, "outputs": outputs, "trigger_mode": "always_last",
                                  "cancels": [drawing], **quiet}
-    gr.on([prompt.change, model_state.change, *(component.input for component in knobs.values())], _update,
-          **recompute)
+    gr.on([prompt.input, prompt.blur, *(component.input for component in knobs.values())], _update, **recompute)
+    for event in (examples.load_input_event, *switched):
+        event.then(_update, **recompute)
     reset.click(_reset, inputs_kwargs={"model": model_state, "prompt": prompt},
                 outputs=[*knobs.values(), *outputs], cancels=[drawing], **quiet)
     # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
     scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
                                "trigger_mode": "always_last", "show_progress": "hidden",
                                "api_visibility": "private"}
-    gr.on([prompt.change, model_state.change], _score, **scoring)
+    gr.on([prompt.input, prompt.blur], _score, **scoring)
+    for event in (examples.load_input_event, *switched):
+        event.then(_score, **scoring)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
 

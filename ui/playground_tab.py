@@ -321,7 +321,7 @@ generate_api = user_errors(knob_endpoint(_generate_api, KNOBS))
 # --- layout -----------------------------------------------------------------------------
 
 
-def build(model_state: gr.State) -> dict[str, gr.Component]:
+def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
     """Render the tab; return its main components by name."""
     with gr.Row(elem_id="playground-tab"):
         with gr.Column(scale=3):

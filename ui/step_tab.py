@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
 
 from stepgen import stepping
 from stepgen.autostep import auto_steps
-from stepgen.checks import pick_seed
+from stepgen.checks import check_seed, pick_seed
 from stepgen.distribution import check_top_n
+from stepgen.replay import rebuild
 from stepgen.inputs import prompt_ids
 from stepgen.registry import default_model, get_model
 from stepgen.knobs import DECODING
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
-from ui.deeplinks import MAX_PATH
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
-from ui.controls import control, split_words
+from ui.controls import control, parsed
 from ui.render import colour, legend_html, running_html, token_html
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
@@ -175,18 +176,25 @@ def branch_info(loaded: Any, session: stepping.Session) -> str:
 # --- handlers (private glue) ----------------------------------------------------------
 
 SETTING_NAMES = DECODING
-"""The decoding settings, in the order the handlers take them (top_n follows them)."""
+"""The decoding settings, by name; handlers take them, and ``top_n``, as keyword arguments."""
+KNOB_NAMES = (*DECODING, "top_n")
 
 
-def _settings(values: tuple[Any, ...]) -> tuple[DecodingSettings, int]:
-    *controls, top_n = values
-    named = dict(zip(SETTING_NAMES, controls, strict=True))
-    named["bad_words"] = split_words(named["bad_words"] or "")
-    return DecodingSettings(**named), check_top_n(top_n)
+def _settings(knobs: dict[str, Any]) -> tuple[DecodingSettings, int]:
+    """The settings and the number of candidates the knobs (by name, as their controls hold them) describe."""
+    settings = DecodingSettings.from_dict({name: parsed(name, knobs[name]) for name in DECODING})
+    return settings, check_top_n(knobs["top_n"])
 
 
 def _seed(value: Any) -> int:
-    return stepping.check_seed(0 if value is None or value == "" else value)
+    return check_seed(0 if value is None or value == "" else value)
+
+
+def trail(session: stepping.Session) -> dict[str, Any]:
+    """What a link needs to rebuild the session: the current path and every branch (token ids after the
+    prompt)."""
+    start = len(session.prompt_ids)
+    return {"path": list(session.ids[start:]), "branches": [list(branch.ids[start:]) for branch in session.branches]}
 
 
 def _view(loaded: Any, session: stepping.Session, selected: int | None, settings: DecodingSettings, top_n: int,
@@ -196,17 +204,16 @@ def _view(loaded: Any, session: stepping.Session, selected: int | None, settings
         reused, computed = lookup.reused, lookup.computed
     else:
         dist, reused, computed = result.next, result.reused, result.computed
-    generated = session.ids[len(session.prompt_ids):]
     return (
         session,
         selected,
         text_html(loaded, session, selected),
         chips_html(dist.candidates),
-        (f"⚠️ {notice}\n\n" if notice else "") + explain(session, reused, computed),
+        (f"⚠️ {html.escape(notice)}\n\n" if notice else "") + explain(session, reused, computed),
         alternatives_html(loaded, session, selected),
         gr.Radio(choices=branch_choices(loaded, session), value=session.current),
         branch_info(loaded, session),
-        list(generated),
+        trail(session),
     )
 
 
@@ -218,39 +225,35 @@ def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: A
 
 
 @user_errors
-def _start(model: str, prompt: str, seed: Any, *values: Any) -> tuple[Any, ...]:
+def _start(model: str, prompt: str, seed: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     return _view(loaded, _session(loaded, None, prompt, seed), None, settings, top_n)
 
 
 @user_errors
-def _restore(model: str, prompt: str, seed: Any, path: Any, *values: Any) -> tuple[Any, ...]:
-    """Start from the prompt and replay a shared path of token ids.
-
-    A token the model cannot take ends the replay there: the steps before it are kept, and the view says
-    which token of the link was left out and why.
-    """
+def restore(model: str, prompt: str, seed: Any, path: Any = None, branches: Any = None,
+            **knobs: Any) -> tuple[Any, ...]:
+    """Start from the prompt and replay a shared view: every branch (token ids after the prompt), the one on
+    ``path`` current. A token the model cannot take ends its branch there, and the view says so."""
     loaded = get_model(model)
-    settings, top_n = _settings(values)
-    session = _session(loaded, None, prompt, seed)
-    notice = ""
-    for index, token_id in enumerate((path or [])[:MAX_PATH]):
-        try:
-            session, _ = stepping.advance(loaded, session, settings, "token", token_id=token_id, top_n=top_n)
-        except ValueError as error:
-            notice = (f"The link's `path` stops here: its token {index + 1} ({token_id!r}) was left out, with "
-                      f"the {len(path) - index - 1} after it. {error}")
-            break
-    return _view(loaded, session, None, settings, top_n, notice=notice)
+    settings, top_n = _settings(knobs)
+    path = list(path or [])
+    every = [list(branch) for branch in branches] if branches else [path]
+    session, notice = rebuild(loaded, prompt_ids(loaded, prompt), every, settings=settings, seed=_seed(seed),
+                              top_n=top_n)
+    start = len(session.prompt_ids)
+    current = next((index for index, branch in enumerate(session.branches) if list(branch.ids[start:]) == path),
+                   len(session.branches) - 1)
+    return _view(loaded, stepping.switch(session, current), None, settings, top_n, notice=notice)
 
 
 @user_errors
 def _refresh(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
-             *values: Any) -> tuple[Any, ...]:
+             **knobs: Any) -> tuple[Any, ...]:
     """The same text with candidates for the settings (or the model) now on screen."""
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     return _view(loaded, current, selected if current is session else None, settings, top_n)
 
@@ -258,9 +261,9 @@ def _refresh(model: str, session: stepping.Session | None, selected: int | None,
 def _stepper(strategy: str) -> Any:
     @user_errors
     def take(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
-             *values: Any) -> tuple[Any, ...]:
+             **knobs: Any) -> tuple[Any, ...]:
         loaded = get_model(model)
-        settings, top_n = _settings(values)
+        settings, top_n = _settings(knobs)
         current = _session(loaded, session, prompt, seed)
         moved, result = stepping.advance(loaded, current, settings, strategy, top_n=top_n)
         return _view(loaded, moved, selected, settings, top_n, result)
@@ -271,9 +274,9 @@ def _stepper(strategy: str) -> Any:
 
 @user_errors
 def _pick(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
-          seed: Any, *values: Any) -> tuple[Any, ...]:
+          seed: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     moved, result = stepping.advance(loaded, current, settings, "token", token_id=int(event.token_id), top_n=top_n)
     return _view(loaded, moved, selected, settings, top_n, result)
@@ -281,9 +284,9 @@ def _pick(event: gr.EventData, model: str, session: stepping.Session | None, sel
 
 @user_errors
 def _select(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
-            seed: Any, *values: Any) -> tuple[Any, ...]:
+            seed: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     position = int(event.pos)
     return _view(loaded, current, None if position == selected else position, settings, top_n)
@@ -291,9 +294,9 @@ def _select(event: gr.EventData, model: str, session: stepping.Session | None, s
 
 @user_errors
 def _fork(event: gr.EventData, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
-          seed: Any, *values: Any) -> tuple[Any, ...]:
+          seed: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     if session is None or selected is None:
         raise ValueError("Select a generated token first, then click one of its alternatives to fork.")
     forked, result = stepping.fork(loaded, session, int(selected), int(event.token_id), settings, top_n=top_n)
@@ -302,29 +305,29 @@ def _fork(event: gr.EventData, model: str, session: stepping.Session | None, sel
 
 @user_errors
 def _undo(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
-          *values: Any) -> tuple[Any, ...]:
+          **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     undone = stepping.undo(_session(loaded, session, prompt, seed))
     keep = selected if selected is not None and selected < len(undone.ids) else None
     return _view(loaded, undone, keep, settings, top_n)
 
 
 @user_errors
-def _switch(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, index: Any,
-            *values: Any) -> tuple[Any, ...]:
+def _switch(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any,
+            branch: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
-    if session is None or index is None:
+    settings, top_n = _settings(knobs)
+    if session is None or branch is None:
         return _view(loaded, _session(loaded, session, prompt, seed), None, settings, top_n)
-    return _view(loaded, stepping.switch(session, int(index)), None, settings, top_n)
+    return _view(loaded, stepping.switch(session, int(branch)), None, settings, top_n)
 
 
 @user_errors
 def _force(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, text: str,
-           *values: Any) -> tuple[Any, ...]:
+           **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     moved, result = stepping.force_text(loaded, _session(loaded, session, prompt, seed), text, settings, top_n=top_n)
     return _view(loaded, moved, selected, settings, top_n, result)
 
@@ -336,10 +339,10 @@ def _reseed(session: stepping.Session | None, seed: Any) -> stepping.Session | N
 
 @user_errors
 def _auto(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, count: Any,
-          mode: str, *values: Any) -> Any:
+          mode: str, **knobs: Any) -> Any:
     """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed."""
     loaded = get_model(model)
-    settings, top_n = _settings(values)
+    settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
                                       top_n=top_n):
@@ -419,7 +422,7 @@ step_api = user_errors(knob_endpoint(_step_api, ("top_n", *DECODING)))
 # --- layout -------------------------------------------------------------------------------
 
 
-def build(model_state: gr.State) -> dict[str, gr.Component]:
+def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
     """Render the tab; return its main components by name."""
     session = gr.State(None)
     selected = gr.State(None)
@@ -470,39 +473,43 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         path = gr.JSON(value=[], elem_id="step-path", elem_classes=["step-hidden"], label="path")
         gr.HTML(elem_id="step-keys", js_on_load=KEYS_JS, padding=False, elem_classes=["step-hidden"])
 
-    settings = [knobs[name] for name in (*DECODING, "top_n")]
-    common = [model_state, session, selected, prompt, seed]
+    settings = [knobs[name] for name in KNOB_NAMES]
+    common = {"model": model_state, "session": session, "selected": selected, "prompt": prompt, "seed": seed,
+              **knobs}
     outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path]
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     # Every click counts, in order: quick key presses queue up instead of being dropped while a step runs, and
     # one step runs at a time, so that each reads the session the one before it wrote (on a small CPU two steps
     # at once would not be faster anyway).
-    queued: dict[str, Any] = {**quiet, "trigger_mode": "multiple", "concurrency_limit": 1,
+    queued: dict[str, Any] = {**quiet, "outputs": outputs, "trigger_mode": "multiple", "concurrency_limit": 1,
                               "concurrency_id": "step-session"}
-
-    # user edits and a model switch; a link's values come with their view, computed by render() below
-    gr.on([model_state.change, *(control.input for control in settings)], _refresh, common + settings, outputs,
-          **{**queued, "trigger_mode": "always_last"})  # in the same line as the steps: it writes the session too
-    gr.on([reset.click, prompt.submit], _start, [model_state, prompt, seed, *settings], outputs, **queued)
+    # user edits and a model switch (never a value set by the program: a link's values come with their view,
+    # computed by render() below); in the same line as the steps, since it writes the session too
+    refresh: dict[str, Any] = {"inputs_kwargs": common, **queued, "trigger_mode": "always_last"}
+    gr.on([control.input for control in settings], _refresh, **refresh)
+    for event in switched:
+        event.then(_refresh, **refresh)
+    start = {"model": model_state, "prompt": prompt, "seed": seed, **knobs}
+    gr.on([reset.click, prompt.submit], _start, inputs_kwargs=start, **queued)
     for button, strategy in ((greedy, "greedy"), (sample, "sample"), (uniform, "uniform")):
-        button.click(_stepper(strategy), common + settings, outputs, **queued)
-    candidates.click(_pick, common + settings, outputs, **queued)
-    text.click(_select, common + settings, outputs, **queued)
-    alternatives.click(_fork, common + settings, outputs, **queued)
-    undo.click(_undo, common + settings, outputs, **queued)
-    branches.input(_switch, [*common, branches, *settings], outputs, **queued)
-    gr.on([force_button.click, force.submit], _force, [*common, force, *settings], outputs, **queued)
+        button.click(_stepper(strategy), inputs_kwargs=common, **queued)
+    candidates.click(_pick, inputs_kwargs=common, **queued)
+    text.click(_select, inputs_kwargs=common, **queued)
+    alternatives.click(_fork, inputs_kwargs=common, **queued)
+    undo.click(_undo, inputs_kwargs=common, **queued)
+    branches.input(_switch, inputs_kwargs={**common, "branch": branches}, **queued)
+    gr.on([force_button.click, force.submit], _force, inputs_kwargs={**common, "text": force}, **queued)
     seed.change(_reseed, [session, seed], [session], **quiet)
-    running = auto.click(_auto, [*common, count, mode, *settings], outputs, api_visibility="private",
-                         show_progress="minimal")
+    running = auto.click(_auto, inputs_kwargs={**common, "count": count, "mode": mode}, outputs=outputs,
+                         api_visibility="private", show_progress="minimal")
     stop.click(None, None, None, cancels=[running], api_visibility="private")
     gr.api(step_api, api_name="step")
 
     def render(model_name: str, shown: dict[str, Any]) -> dict[Any, Any]:
-        """The view for a prompt, settings and a path of token ids (missing ones at their start)."""
-        values = [shown.get(name, component.value) for name, component in zip((*DECODING, "top_n"), settings)]
-        view = _restore(model_name, shown.get("prompt", prompt.value), shown.get("seed", seed.value),
-                        shown.get("path") or [], *values)
+        """The view for a prompt, settings, a path and branches of token ids (missing ones at their start)."""
+        values = {name: shown.get(name, component.value) for name, component in knobs.items()}
+        view = restore(model_name, shown.get("prompt", prompt.value), shown.get("seed", seed.value),
+                       shown.get("path"), shown.get("branches"), **values)
         return dict(zip(outputs, view, strict=True))
 
     return {"prompt": prompt, **knobs, "seed": seed, "path": path, "text": text, "candidates": candidates,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -332,8 +333,9 @@ def _choices() -> list[str]:
     return list(dict.fromkeys([*registry.loaded(), *registry.choices()]))
 
 
-def build(model_state: gr.State) -> dict[str, gr.Component]:
-    """Render the Tokenizer tab; return its main components by name."""
+def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
+    """Render the Tokenizer tab; return its main components by name, and ``render``: its first view for given
+    values (what a link shows on page load)."""
     gr.Markdown(
         "Type text and see exactly what the model reads: one chip per token, neighbours in alternating colours. "
         "Select a chip for its ID, its vocabulary piece and its bytes. A token that holds only part of a "
@@ -382,10 +384,16 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
         chat_view = _chip_view("tok-chat")
 
     main_outputs = [main.chips, main.counts, main.details, main.state, ids_out]
-    gr.on(None, _show_text, [text, add_special, show_whitespace, merge, model_state], main_outputs,
-          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    # what a person does (typing, a box ticked, an example, a model switch), never a value set by the program:
+    # a link's values come with their view (render() below); a text pasted with the mouse counts on blur
+    shown: dict[str, Any] = {"inputs": [text, add_special, show_whitespace, merge, model_state],
+                             "outputs": main_outputs, "api_visibility": "private", "trigger_mode": "always_last",
+                             "show_progress": "hidden"}
+    gr.on([text.input, text.blur, add_special.input, show_whitespace.input, merge.input], _show_text, **shown)
+    for event in switched:
+        event.then(_show_text, **shown)
     for name, button in example_buttons.items():
-        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private")
+        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private").then(_show_text, **shown)
     decode_outputs = [from_ids.chips, from_ids.counts, from_ids.details, from_ids.state, decoded]
     gr.on([decode.click, ids_in.submit], _show_ids, [ids_in, show_whitespace, merge, model_state], decode_outputs,
           api_visibility="private")
@@ -399,7 +407,16 @@ def build(model_state: gr.State) -> dict[str, gr.Component]:
     gr.api(detokenize_ids, api_name="detokenize")
     gr.api(compare_tokenizers, api_name="compare_tokenizers")
     gr.api(chat_template, api_name="chat_template")
+
+    def render(model_name: str, values: dict[str, Any]) -> dict[Any, Any]:
+        """The chips of a text and its settings (missing ones at their start)."""
+        view = _show_text(values.get("text", text.value), values.get("add_special_tokens", add_special.value),
+                          values.get("show_whitespace", show_whitespace.value), values.get("merge", merge.value),
+                          model_name)
+        return dict(zip(main_outputs, view, strict=True))
+
     return {
+        "render": (render, main_outputs),
         "text": text, "add_special_tokens": add_special, "show_whitespace": show_whitespace, "merge": merge,
         "chips": main.chips, "counts": main.counts, "details": main.details, "ids": ids_out, "ids_in": ids_in,
         "compare_model": other, "system": system, "user": user, "assistant": assistant,
