@@ -5,8 +5,11 @@
 distribution and scoring. It works on a batch: rows of logits (one row per
 position or sequence) and, per row, one or more token ids. The rules:
 
-* log-probability: ``log_softmax`` of the row (what ``compute_transition_scores``
-  gives), probability its ``exp`` (it may underflow to 0, the log stays finite);
+* probability: ``softmax`` of the row, exactly what sampling draws from and what
+  the model's own softmax gives (so a row no setting changed shows the same
+  probability raw and final, to the bit); log-probability: ``log_softmax`` of
+  the row (what ``compute_transition_scores`` gives; where the probability
+  underflows to 0 the log stays finite);
 * rank: 1 + the number of tokens whose logit is greater than the token's (ties
   share a rank; a comparison per token, never a sort of the vocabulary);
 * entropy of the row's distribution, in bits (:func:`row_entropy_bits`).
@@ -53,4 +56,5 @@ def token_numbers(logits: torch.Tensor, tokens: torch.Tensor) -> TokenNumbers:
     token_logp = logp.gather(1, index)
     own = logits.gather(1, index)
     rank = (logits.unsqueeze(1) > own.unsqueeze(2)).sum(dim=-1) + 1
-    return TokenNumbers(logprob=token_logp, prob=token_logp.exp(), rank=rank, entropy=row_entropy_bits(logp))
+    prob = torch.softmax(logits, dim=-1).gather(1, index)
+    return TokenNumbers(logprob=token_logp, prob=prob, rank=rank, entropy=row_entropy_bits(logp))

@@ -39,16 +39,37 @@ def test_changing_temperature_changes_the_chart(page: object) -> None:
     assert "TemperatureLogitsWarper" in pipeline, pipeline
 
 
-def test_an_invalid_setting_names_it_and_keeps_the_chart(page: object) -> None:
+def test_a_refused_prompt_names_why_and_shows_no_old_numbers(page: object, tiny_gpt2: object) -> None:
+    """No control reaches a refused value (the table of knobs sees to that), but a prompt can be too long: the
+    message says so, and no chart of an earlier prompt stays beside it."""
     before = _open_tab(page)
-    _set(page, "next-top-p", "0")
+    too_long = " ".join(["word"] * (tiny_gpt2.context_length + 10))
+    page.locator("#next-prompt textarea").fill(too_long)
+    message = page.locator("#next-message")
+    message.locator("text=context window").wait_for()
+    page.wait_for_function("() => !document.querySelector('#next-chart .js-plotly-plot')")
+    assert not page.locator("#next-table tbody tr").filter(has_text="%").count(), "the table kept old numbers"
+    page.locator("#next-prompt textarea").fill("It was a dark and stormy")
+    page.wait_for_function("() => !document.querySelector('#next-message').innerText.includes('context window')")
+    page.wait_for_function("() => document.querySelector('#next-chart .js-plotly-plot')?.data?.length === 2")
+    assert page.evaluate(CHART_DATA) == before, "the first prompt's chart is back, with its own numbers"
+
+
+def test_a_number_typed_beyond_a_slider_is_named_then_the_slider_keeps_its_lowest(page: object) -> None:
+    """A person can type 0 into top_p's box: the message names `top_p` (not a generic range error) and no old
+    chart stays beside it; leaving the box puts the slider at its lowest value, which the settings accept,
+    and the views follow it."""
+    _open_tab(page)
+    box = page.locator("#next-top-p input[type=number]")
+    box.fill("0")
     message = page.locator("#next-message")
     message.locator("text=top_p").wait_for()
-    assert "has to be a float > 0 and <= 1" in message.inner_text(), message.inner_text()
-    assert page.evaluate(CHART_DATA) == before, "the chart keeps its last good state"
-    _set(page, "next-top-p", "0.5")
+    assert "top_p has to be a float > 0 and <= 1, but is 0" in message.inner_text(), message.inner_text()
+    page.wait_for_function("() => !document.querySelector('#next-chart .js-plotly-plot')")
+    box.press("Tab")  # leave the box
+    page.wait_for_function("() => Number(document.querySelector('#next-top-p input[type=number]').value) === 0.01")
+    page.wait_for_function("() => document.querySelector('#next-chart .js-plotly-plot')?.data?.length === 2")
     page.wait_for_function("() => !document.querySelector('#next-message').innerText.includes('top_p')")
-    assert page.evaluate(CHART_DATA) != before, "a valid top_p updates the chart again"
 
 
 def test_switching_the_model_redraws_the_tab(page: object, tiny_llama_dir: object) -> None:

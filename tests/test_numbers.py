@@ -9,12 +9,14 @@ import torch
 from stepgen.numbers import token_numbers
 
 
-def test_the_numbers_are_log_softmax_its_exp_a_count_of_greater_logits_and_the_entropy() -> None:
+def test_the_numbers_are_softmax_log_softmax_a_count_of_greater_logits_and_the_entropy() -> None:
     logits = torch.tensor([[2.0, 1.0, 1.0, -1.0], [0.0, 0.0, 0.0, 0.0]])
     numbers = token_numbers(logits, torch.tensor([2, 3]))
     logp = torch.log_softmax(logits, dim=-1)
     assert numbers.logprob.tolist() == [[float(logp[0, 2])], [float(logp[1, 3])]], numbers.logprob
-    assert torch.equal(numbers.prob, numbers.logprob.exp()), "the probability is not exp of the log-probability"
+    probs = torch.softmax(logits, dim=-1)
+    assert numbers.prob.tolist() == [[float(probs[0, 2])], [float(probs[1, 3])]], (
+        f"the probability is not the softmax, as sampling draws it: {numbers.prob}")
     assert numbers.rank.tolist() == [[2], [1]], f"tied logits share the rank below the greater ones: {numbers.rank}"
     assert abs(float(numbers.entropy[1]) - 2.0) < 1e-6, f"four equal tokens hold 2 bits, not {numbers.entropy[1]}"
     expected = -sum(p * math.log2(p) for p in logp[0].exp().tolist())

@@ -97,3 +97,18 @@ def parsed(name: str, value: Any) -> Any:
 def values(data: Mapping[Any, Any], named: Mapping[str, Any]) -> dict[str, Any]:
     """Knob values by name from an event's input dict (``data``) and the tab's controls by name (``named``)."""
     return {name: parsed(name, data[component]) for name, component in named.items() if component in data}
+
+
+def echo(target: Any, values: Mapping[str, Any], named: Mapping[str, Any], shown: Mapping[str, Any] | None) -> bool:
+    """Whether an event is a control's ``.change`` to the very value the views already show.
+
+    Gradio fires ``.change`` for a person's edit and for a value the program sets (a link, Reset, a slider
+    clamping a typed number), and when the program sets several controls at once, the first one's change can
+    read the others before they are set. Views computed from such a read would be numbers for settings no
+    longer on screen; since the program sets values together with their views (and ``shown``, the values the
+    views were computed from), a change to the value already shown is an echo, and is skipped.
+    """
+    if shown is None:
+        return False
+    return any(target is component and name in shown and shown[name] == values.get(name)
+               for name, component in named.items())

@@ -41,7 +41,7 @@ from stepgen.scoring import TextScore, score
 from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
-from ui.controls import control, controls, joined, parsed
+from ui.controls import control, controls, echo, joined, parsed
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
 from ui.render import colour, legend_html, running_html
@@ -277,7 +277,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                 value=EXAMPLES[0], label="Prompt", lines=2, max_lines=8, elem_id="next-prompt",
                 placeholder="Type the start of a text; the chart shows what the model expects next.",
             )
-            examples = gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
+            gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
             message = gr.Markdown(elem_id="next-message")
             summary_box = gr.Markdown(elem_id="next-reading")
             # the caption is Markdown, not the plot's label: Gradio draws a label over the top of the plot,
@@ -324,36 +324,54 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     outputs = [message, summary_box, chart, table, pipeline_chart, pipeline_table, code, draws_plot, draws_note]
     named = {"model": model_state, "prompt": prompt, **knobs}
+    shown = gr.State(None)
+    """The control values the views were computed from, by name (see :func:`ui.controls.echo`)."""
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
     drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
                                 outputs=[draws_plot, draws_note], **quiet)
-    # Views recompute on what a person does (typing, a slider, an example, a model switch) and never on a
-    # value set by the program (.change): a link's values or Reset's come with their views already computed,
-    # and a .change fired half-way through such an update would read the other controls' old values. A
-    # prompt pasted with the mouse recomputes when the box loses focus. Draws still running belong to the old
-    # settings: they never land beside the new ones.
-    recompute: dict[str, Any] = {"inputs_kwargs": named, "outputs": outputs, "trigger_mode": "always_last",
-                                 "cancels": [drawing], **quiet}
-    gr.on([prompt.input, prompt.blur, *(component.input for component in knobs.values())], _update, **recompute)
-    for event in (examples.load_input_event, *switched):
-        event.then(_update, **recompute)
-    reset.click(_reset, inputs_kwargs={"model": model_state, "prompt": prompt},
-                outputs=[*knobs.values(), *outputs], cancels=[drawing], **quiet)
+
+    def _showing(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
+        return (*_update(model, prompt, **values), {"prompt": prompt, **values})
+
+    def _edited(event: gr.EventData, model: str, prompt: str, showing: dict[str, Any] | None,
+                **values: Any) -> tuple[Any, ...]:
+        """The views for what is on screen, after an edit (an echo of a value the program set is skipped)."""
+        if echo(event.target, {"prompt": prompt, **values}, named, showing):
+            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+        return _showing(model, prompt, **values)
+
+    # One event for every control, so that the last edit's views always land last. Raw values
+    # (preprocess=False): a number typed beyond a slider's range gets the knob's own message, naming it,
+    # instead of Gradio's. Draws still running belong to the old settings: they never land beside the new ones.
+    gr.on([prompt.change, *(component.change for component in knobs.values())], _edited,
+          inputs_kwargs={**named, "showing": shown}, outputs=[*outputs, shown], trigger_mode="always_last",
+          cancels=[drawing], preprocess=False, **quiet)
+    for event in switched:  # chained: it reads the controls once the new model has landed
+        event.then(_showing, inputs_kwargs=named, outputs=[*outputs, shown], trigger_mode="always_last",
+                   cancels=[drawing], **quiet)
+    def _reset_all(model: str, prompt: str) -> tuple[Any, ...]:
+        start = {name: joined(name, knob(name).default) for name in KNOB_NAMES}
+        return (*_reset(model, prompt), {"prompt": prompt, **start})
+
+    reset.click(_reset_all, inputs_kwargs={"model": model_state, "prompt": prompt},
+                outputs=[*knobs.values(), *outputs, shown], cancels=[drawing], **quiet)
     # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
     scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
                                "trigger_mode": "always_last", "show_progress": "hidden",
                                "api_visibility": "private"}
-    gr.on([prompt.input, prompt.blur], _score, **scoring)
-    for event in (examples.load_input_event, *switched):
+    prompt.change(_score, **scoring)
+    for event in switched:
         event.then(_score, **scoring)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
 
-    def render(model_name: str, shown: dict[str, Any]) -> dict[Any, Any]:
+    def render(model_name: str, values: dict[str, Any]) -> dict[Any, Any]:
         """The views for these control values (a prompt and knobs by name; missing ones at their start)."""
-        text = shown.get("prompt", prompt.value)
-        start = {name: parsed(name, shown.get(name, knob(name).default)) for name in KNOB_NAMES}
-        return {**dict(zip(outputs, views(model_name, text, start), strict=True)), scored: _score(model_name, text)}
+        text = values.get("prompt", prompt.value)
+        start = {name: parsed(name, values.get(name, knob(name).default)) for name in KNOB_NAMES}
+        return {**dict(zip(outputs, views(model_name, text, start), strict=True)), scored: _score(model_name, text),
+                shown: {"prompt": text, **{name: values.get(name, component.value)
+                                           for name, component in knobs.items()}}}
 
     return {"prompt": prompt, **knobs, "chart": chart, "table": table, "reading": summary_box, "message": message,
-            "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table, "render": (render, [*outputs, scored])}
+            "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table, "render": (render, [*outputs, scored, shown])}

@@ -33,8 +33,8 @@ from stepgen.settings import DecodingSettings
 from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
 from ui.endpoints import knob_endpoint
-from ui.errors import user_errors
-from ui.controls import control, parsed
+from ui.errors import message, user_errors
+from ui.controls import control, echo, parsed
 from ui.render import colour, legend_html, running_html, token_html
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
@@ -198,7 +198,10 @@ def trail(session: stepping.Session) -> dict[str, Any]:
 
 
 def _view(loaded: Any, session: stepping.Session, selected: int | None, settings: DecodingSettings, top_n: int,
-          result: stepping.StepResult | None = None, notice: str = "") -> tuple[Any, ...]:
+          result: stepping.StepResult | None = None, notice: str = "", *,
+          knobs: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """Every output of the tab; the last is ``knobs``, the control values the candidates were computed from
+    (see :func:`ui.controls.echo`)."""
     if result is None:
         dist, lookup = stepping.distribution(loaded, session.ids, settings, top_n=top_n)
         reused, computed = lookup.reused, lookup.computed
@@ -214,6 +217,7 @@ def _view(loaded: Any, session: stepping.Session, selected: int | None, settings
         gr.Radio(choices=branch_choices(loaded, session), value=session.current),
         branch_info(loaded, session),
         trail(session),
+        dict(knobs) if knobs is not None else gr.skip(),
     )
 
 
@@ -228,7 +232,7 @@ def _session(loaded: Any, session: stepping.Session | None, prompt: str, seed: A
 def _start(model: str, prompt: str, seed: Any, **knobs: Any) -> tuple[Any, ...]:
     loaded = get_model(model)
     settings, top_n = _settings(knobs)
-    return _view(loaded, _session(loaded, None, prompt, seed), None, settings, top_n)
+    return _view(loaded, _session(loaded, None, prompt, seed), None, settings, top_n, knobs=knobs)
 
 
 @user_errors
@@ -245,7 +249,7 @@ def restore(model: str, prompt: str, seed: Any, path: Any = None, branches: Any 
     start = len(session.prompt_ids)
     current = next((index for index, branch in enumerate(session.branches) if list(branch.ids[start:]) == path),
                    len(session.branches) - 1)
-    return _view(loaded, stepping.switch(session, current), None, settings, top_n, notice=notice)
+    return _view(loaded, stepping.switch(session, current), None, settings, top_n, notice=notice, knobs=knobs)
 
 
 @user_errors
@@ -255,7 +259,7 @@ def _refresh(model: str, session: stepping.Session | None, selected: int | None,
     loaded = get_model(model)
     settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
-    return _view(loaded, current, selected if current is session else None, settings, top_n)
+    return _view(loaded, current, selected if current is session else None, settings, top_n, knobs=knobs)
 
 
 def _stepper(strategy: str) -> Any:
@@ -266,7 +270,7 @@ def _stepper(strategy: str) -> Any:
         settings, top_n = _settings(knobs)
         current = _session(loaded, session, prompt, seed)
         moved, result = stepping.advance(loaded, current, settings, strategy, top_n=top_n)
-        return _view(loaded, moved, selected, settings, top_n, result)
+        return _view(loaded, moved, selected, settings, top_n, result, knobs=knobs)
 
     take.__name__ = f"_step_{strategy}"
     return take
@@ -279,7 +283,7 @@ def _pick(event: gr.EventData, model: str, session: stepping.Session | None, sel
     settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     moved, result = stepping.advance(loaded, current, settings, "token", token_id=int(event.token_id), top_n=top_n)
-    return _view(loaded, moved, selected, settings, top_n, result)
+    return _view(loaded, moved, selected, settings, top_n, result, knobs=knobs)
 
 
 @user_errors
@@ -289,7 +293,7 @@ def _select(event: gr.EventData, model: str, session: stepping.Session | None, s
     settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
     position = int(event.pos)
-    return _view(loaded, current, None if position == selected else position, settings, top_n)
+    return _view(loaded, current, None if position == selected else position, settings, top_n, knobs=knobs)
 
 
 @user_errors
@@ -300,7 +304,7 @@ def _fork(event: gr.EventData, model: str, session: stepping.Session | None, sel
     if session is None or selected is None:
         raise ValueError("Select a generated token first, then click one of its alternatives to fork.")
     forked, result = stepping.fork(loaded, session, int(selected), int(event.token_id), settings, top_n=top_n)
-    return _view(loaded, forked, None, settings, top_n, result)
+    return _view(loaded, forked, None, settings, top_n, result, knobs=knobs)
 
 
 @user_errors
@@ -310,7 +314,7 @@ def _undo(model: str, session: stepping.Session | None, selected: int | None, pr
     settings, top_n = _settings(knobs)
     undone = stepping.undo(_session(loaded, session, prompt, seed))
     keep = selected if selected is not None and selected < len(undone.ids) else None
-    return _view(loaded, undone, keep, settings, top_n)
+    return _view(loaded, undone, keep, settings, top_n, knobs=knobs)
 
 
 @user_errors
@@ -319,8 +323,8 @@ def _switch(model: str, session: stepping.Session | None, selected: int | None, 
     loaded = get_model(model)
     settings, top_n = _settings(knobs)
     if session is None or branch is None:
-        return _view(loaded, _session(loaded, session, prompt, seed), None, settings, top_n)
-    return _view(loaded, stepping.switch(session, int(branch)), None, settings, top_n)
+        return _view(loaded, _session(loaded, session, prompt, seed), None, settings, top_n, knobs=knobs)
+    return _view(loaded, stepping.switch(session, int(branch)), None, settings, top_n, knobs=knobs)
 
 
 @user_errors
@@ -329,7 +333,7 @@ def _force(model: str, session: stepping.Session | None, selected: int | None, p
     loaded = get_model(model)
     settings, top_n = _settings(knobs)
     moved, result = stepping.force_text(loaded, _session(loaded, session, prompt, seed), text, settings, top_n=top_n)
-    return _view(loaded, moved, selected, settings, top_n, result)
+    return _view(loaded, moved, selected, settings, top_n, result, knobs=knobs)
 
 
 @user_errors
@@ -346,7 +350,7 @@ def _auto(model: str, session: stepping.Session | None, selected: int | None, pr
     current = _session(loaded, session, prompt, seed)
     for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
                                       top_n=top_n):
-        yield _view(loaded, current, selected, settings, top_n, result)
+        yield _view(loaded, current, selected, settings, top_n, result, knobs=knobs)
 
 
 # --- API ----------------------------------------------------------------------------------
@@ -476,19 +480,35 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     settings = [knobs[name] for name in KNOB_NAMES]
     common = {"model": model_state, "session": session, "selected": selected, "prompt": prompt, "seed": seed,
               **knobs}
-    outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path]
+    shown = gr.State(None)
+    """The control values the candidates were computed from, by name (see :func:`ui.controls.echo`)."""
+    outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path, shown]
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     # Every click counts, in order: quick key presses queue up instead of being dropped while a step runs, and
     # one step runs at a time, so that each reads the session the one before it wrote (on a small CPU two steps
     # at once would not be faster anyway).
     queued: dict[str, Any] = {**quiet, "outputs": outputs, "trigger_mode": "multiple", "concurrency_limit": 1,
                               "concurrency_id": "step-session"}
-    # user edits and a model switch (never a value set by the program: a link's values come with their view,
-    # computed by render() below); in the same line as the steps, since it writes the session too
-    refresh: dict[str, Any] = {"inputs_kwargs": common, **queued, "trigger_mode": "always_last"}
-    gr.on([control.input for control in settings], _refresh, **refresh)
-    for event in switched:
-        event.then(_refresh, **refresh)
+    # A setting changed: the same text with new candidates, in the same line as the steps (it writes the
+    # session too). A value the program set (a link's, computed by render() below) is an echo, skipped; raw
+    # values, so that a number typed beyond a slider gets the knob's own message.
+    refresh: dict[str, Any] = {**queued, "trigger_mode": "always_last"}
+
+    def _edited(event: gr.EventData, showing: dict[str, Any] | None, **values: Any) -> tuple[Any, ...]:
+        if echo(event.target, values, knobs, showing):
+            return tuple(gr.skip() for _ in outputs)
+        try:
+            return _refresh(**values)
+        except gr.Error as error:  # no candidate of the old settings may stay beside the message
+            gr.Warning(message(error))
+            cleared = {candidates: "", explanation: f"⚠️ {html.escape(message(error))}", alternatives: "",
+                       shown: {name: values[name] for name in knobs}}
+            return tuple(cleared.get(component, gr.skip()) for component in outputs)
+
+    gr.on([control.change for control in settings], _edited, inputs_kwargs={**common, "showing": shown},
+          preprocess=False, **refresh)
+    for event in switched:  # chained: it reads the controls once the new model has landed
+        event.then(_refresh, inputs_kwargs=common, **refresh)
     start = {"model": model_state, "prompt": prompt, "seed": seed, **knobs}
     gr.on([reset.click, prompt.submit], _start, inputs_kwargs=start, **queued)
     for button, strategy in ((greedy, "greedy"), (sample, "sample"), (uniform, "uniform")):

@@ -384,16 +384,29 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         chat_view = _chip_view("tok-chat")
 
     main_outputs = [main.chips, main.counts, main.details, main.state, ids_out]
-    # what a person does (typing, a box ticked, an example, a model switch), never a value set by the program:
-    # a link's values come with their view (render() below); a text pasted with the mouse counts on blur
-    shown: dict[str, Any] = {"inputs": [text, add_special, show_whitespace, merge, model_state],
-                             "outputs": main_outputs, "api_visibility": "private", "trigger_mode": "always_last",
-                             "show_progress": "hidden"}
-    gr.on([text.input, text.blur, add_special.input, show_whitespace.input, merge.input], _show_text, **shown)
-    for event in switched:
-        event.then(_show_text, **shown)
+    shown = gr.State(None)
+    """The text the chips were computed from (see _edited)."""
+
+    def _showing(text_value: str, add: bool, whitespace: bool, merged: bool, model: str) -> tuple[Any, ...]:
+        return (*_show_text(text_value, add, whitespace, merged, model), text_value)
+
+    def _edited(event: gr.EventData, text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
+                showing: str | None) -> tuple[Any, ...]:
+        """The chips for what is on screen, after a person's edit. A text box reports deletions and pastes
+        only as .change, which a value set by the program (a link) fires too, possibly before the boxes are
+        set: a change to the very text the chips already show is skipped."""
+        if event.target is text and showing == text_value:
+            return tuple(gr.skip() for _ in range(len(main_outputs) + 1))
+        return _showing(text_value, add, whitespace, merged, model)
+
+    inputs = [text, add_special, show_whitespace, merge, model_state]
+    quiet: dict[str, Any] = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden"}
+    gr.on([text.change, add_special.input, show_whitespace.input, merge.input], _edited, [*inputs, shown],
+          [*main_outputs, shown], **quiet)
+    for event in switched:  # chained: it reads the boxes once the new model has landed
+        event.then(_showing, inputs, [*main_outputs, shown], **quiet)
     for name, button in example_buttons.items():
-        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private").then(_show_text, **shown)
+        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private")
     decode_outputs = [from_ids.chips, from_ids.counts, from_ids.details, from_ids.state, decoded]
     gr.on([decode.click, ids_in.submit], _show_ids, [ids_in, show_whitespace, merge, model_state], decode_outputs,
           api_visibility="private")
@@ -413,10 +426,10 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         view = _show_text(values.get("text", text.value), values.get("add_special_tokens", add_special.value),
                           values.get("show_whitespace", show_whitespace.value), values.get("merge", merge.value),
                           model_name)
-        return dict(zip(main_outputs, view, strict=True))
+        return {**dict(zip(main_outputs, view, strict=True)), shown: values.get("text", text.value)}
 
     return {
-        "render": (render, main_outputs),
+        "render": (render, [*main_outputs, shown]),
         "text": text, "add_special_tokens": add_special, "show_whitespace": show_whitespace, "merge": merge,
         "chips": main.chips, "counts": main.counts, "details": main.details, "ids": ids_out, "ids_in": ids_in,
         "compare_model": other, "system": system, "user": user, "assistant": assistant,
