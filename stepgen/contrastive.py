@@ -225,8 +225,8 @@ def contrastive_search(
         finish = "eos"
     elif len(steps) >= max_new_tokens:
         finish = "length"
-    elif stopped(stop):
-        finish = "stopped"
-    else:
+    elif len(ids) + len(steps) >= loaded.context_length:
         finish = "context"
+    else:  # the stop flag is not asked again: a callable may answer differently each time
+        finish = "stopped"
     return ContrastiveSearch(steps=steps, finish=finish)
