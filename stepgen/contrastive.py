@@ -183,9 +183,12 @@ def contrastive_steps(
         return
     out = model(sequence, use_cache=True, output_hidden_states=True)
     cache = out.past_key_values
+    if not callable(getattr(cache, "batch_repeat_interleave", None)):
+        raise ValueError(f"{loaded.name} keeps no KV cache that can be shared out to the candidates, so stepgen "
+                         "cannot run contrastive search on it")
     context = unit(out.hidden_states[-1][0].float())
-    logits = out.logits[0, -1:].float()
-    del out  # the prompt's logits are large; only the last row is needed
+    logits = out.logits[0, -1:].float().clone()  # a copy: the prompt's logits are large, only this row is kept
+    del out
     k = min(k, logits.shape[-1])
     for written in range(max_new):
         if written and stopped(stop):

@@ -287,3 +287,20 @@ def test_penalty_alpha_zero_is_greedy_on_the_embedded_model(embedded: object) ->
     run = contrastive_search(embedded, ids, penalty_alpha=0.0, top_k=4, max_new_tokens=16, min_new_tokens=16)
     want = greedy_ids(embedded, ids, 16, min_new=16)
     assert list(run.token_ids) == want, f"penalty_alpha=0 wrote {run.token_ids}, greedy generate() wrote {want}"
+
+
+def test_the_generate_endpoint_runs_it_and_refuses_bad_knobs_by_name(client: object) -> None:
+    from gradio_client.exceptions import AppError
+
+    run = client.predict(prompt=PROMPT, max_new_tokens=5, penalty_alpha=0.6, top_k=4, api_name="/generate")
+    assert run["status"] == "done" and run["mode"] == "contrastive_search", (run["status"], run["mode"])
+    tokens = run["sequences"][0]["tokens"]
+    assert len(tokens) == 5 and all(len(token["candidates"]) == 4 for token in tokens), tokens
+    assert {"prob", "penalty", "score"} <= set(tokens[0]["candidates"][0]), tokens[0]["candidates"][0]
+    assert "generated = []" in run["code"], "the copied code is not the contrastive loop"
+    for knobs, message in [({"penalty_alpha": 1.5, "top_k": 4}, "`penalty_alpha` has to be a float >= 0 and <= 1"),
+                           ({"penalty_alpha": 0.6}, "`top_k` has to be an integer from 2 to 1000 when")]:
+        with pytest.raises(AppError) as caught:
+            client.predict(prompt=PROMPT, max_new_tokens=5, api_name="/generate", **knobs)
+        assert message in str(caught.value), f"{knobs}: {caught.value!s} does not say {message!r}"
+    assert client.predict(text="still serving", api_name="/tokenize")["count"] > 0, "the app stopped serving"
