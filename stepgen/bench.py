@@ -287,12 +287,69 @@ def section_playground(ctx: Context) -> list[Figure]:
     ]
 
 
+def section_contrastive(ctx: Context) -> list[Figure]:
+    """One token of contrastive search (k=4) against one greedy step, both cached, from a 64-token prompt.
+
+    A greedy step is one token through the model on the KV cache and the argmax of its logits. A contrastive token
+    is the whole step of :func:`stepgen.contrastive.contrastive_steps`: the settings, the top 4, the 4 candidates
+    through the model as one batch on the cache repeated 4 times, the degeneration penalty, the chosen row's cache
+    kept, and the token's numbers. Each goes on for 16 tokens; the medians are compared (the prompt's own forward
+    pass, which both need once, is left out). On a machine whose cores are busy with other work the batch of 4
+    suffers most: its matrix products run on all of torch's threads and wait at every barrier for a thread that
+    lost its core, while a single row's run on one, so the ratio then grows well beyond what the work costs.
+    """
+    import statistics
+
+    from stepgen.contrastive import contrastive_steps
+
+    loaded = _ensure_model(ctx)
+    ids = prompt_ids(loaded, 64)
+    tokens, k = 16, 4
+
+    def greedy_run() -> list[float]:
+        out = loaded.model(ids, use_cache=True)
+        cache, token = out.past_key_values, out.logits[:, -1].argmax(dim=-1, keepdim=True)
+        times = []
+        for _ in range(tokens):
+            started = time.perf_counter()
+            out = loaded.model(input_ids=token, past_key_values=cache, use_cache=True)
+            token = out.logits[:, -1].argmax(dim=-1, keepdim=True)
+            times.append(time.perf_counter() - started)
+        return times
+
+    def contrastive_run() -> list[float]:
+        steps = contrastive_steps(loaded, ids[0].tolist(), penalty_alpha=0.6, top_k=k, max_new_tokens=tokens + 1,
+                                  min_new_tokens=tokens + 1)
+        next(steps)  # the prompt's forward pass and the first token (untimed)
+        times = []
+        for _ in range(tokens):
+            started = time.perf_counter()
+            next(steps)
+            times.append(time.perf_counter() - started)
+        steps.close()
+        return times
+
+    greedy_times: list[float] = []
+    contrastive_times: list[float] = []
+    for _ in range(2):  # alternated, so that both see the same machine load
+        greedy_times += greedy_run()
+        contrastive_times += contrastive_run()
+    greedy, contrastive = statistics.median(greedy_times), statistics.median(contrastive_times)
+    return [
+        Figure("greedy_cached_step_64", greedy, "s", note="median greedy step: one token on the KV cache, argmax"),
+        Figure("contrastive_token_k4_64", contrastive, "s",
+               note=f"median contrastive search token, top_k={k}: {k} candidates as one batch on the cache"),
+        Figure("contrastive_over_greedy_step", contrastive / greedy, "x", target="<= 2"),
+    ]
+
+
 SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "load": section_load,
     "forward": section_forward,
     "offline": section_offline,
     "step": section_step,
     "playground": section_playground,
+    "contrastive": section_contrastive,
 }
 
 

@@ -13,6 +13,11 @@ row; ``compute_transition_scores`` for beams, which it follows back).
 forward pass, the softmax of the last row, then transformers' own logits
 processors built with the same values and in the same order as the app's.
 
+Contrastive search has no ``generate()`` call to write: transformers 5 runs it
+only with hub code (``trust_remote_code`` and the network), so its script is a
+short plain loop of the method itself, as stepgen's engine runs it (without the
+KV cache, so each line is the paper's formula): it gives the same tokens.
+
 Every value is written with ``repr``, so any prompt (quotes, newlines, emoji)
 becomes a valid Python literal. This module writes text only; it runs nothing
 and imports no model code.
@@ -88,6 +93,8 @@ def _loading_lines(name: str, title: str, imports: tuple[str, ...] = ()) -> list
 def python_code(result: GenerationResult) -> str:
     """The script that reproduces ``result`` (token ids, text and probabilities) with plain transformers."""
     request = result.request
+    if request.contrastive:
+        return contrastive_code(result)
     lines = [
         *_loading_lines(result.model,
                         f"Reproduces a stepgen playground run: {request.mode.replace('_', ' ')} on {result.model}."),
@@ -204,3 +211,85 @@ def next_token_code(loaded: Any, prompt: str, settings: DecodingSettings, *, top
         '          f"p={p.item():.4f}  final p={final[token_id].item():.4f}")',
     ]
     return "\n".join(lines) + "\n"
+
+
+def contrastive_code(result: GenerationResult) -> str:
+    """The script that reproduces a contrastive search run: a plain loop over the model (no generate() call)."""
+    request = result.request
+    settings = request.effective_decoding()
+    eos = result.effective.to_dict()["settings"]
+    eos_ids = next(row["value"] for row in eos if row["name"] == "eos_token_id")
+    eos_ids = [] if eos_ids is None else eos_ids if isinstance(eos_ids, list) else [eos_ids]
+    kwargs = result.kwargs
+    # the penalties that act, by the generate() arguments of the run (no sampling warper acts without sampling)
+    acting = {"repetition_penalty": kwargs["repetition_penalty"] != 1.0,
+              "no_repeat_ngram_size": kwargs["no_repeat_ngram_size"] > 0, "bad_words": bool(kwargs["bad_words_ids"])}
+    calls = [_PROCESSOR_CALLS[step].format(s=settings, bad=kwargs["bad_words_ids"], eos=eos_ids or None)
+             for step, acts in acting.items() if acts]
+    classes = [call.split("(")[0] for call in calls]
+    if request.min_new_tokens > 0 and eos_ids:
+        calls.append(f"MinNewTokensLengthLogitsProcessor(prompt_length, {request.min_new_tokens!r}, {eos_ids!r})")
+        classes.append("MinNewTokensLengthLogitsProcessor")
+    if request.stop_strings:
+        classes.append("StopStringCriteria")
+    lines = [
+        *_loading_lines(result.model, f"Reproduces a stepgen playground run: contrastive search on {result.model}.",
+                        ("LogitsProcessorList", *classes)),
+        f"prompt = {result.prompt!r}",
+        'input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"]',
+        "prompt_length = input_ids.shape[1]",
+        "",
+        "# Contrastive search (Su et al. 2022), written out: transformers 5 runs it only with code from the hub.",
+        "# Of the top_k likeliest tokens take the best (1 - penalty_alpha) * p - penalty_alpha * penalty, where the",
+        "# penalty is the largest cosine similarity of the token's last hidden state with any earlier token's.",
+        f"penalty_alpha, top_k, max_new_tokens = {request.penalty_alpha!r}, {request.decoding.top_k!r}, "
+        f"{request.max_new_tokens!r}",
+        f"eos_token_ids = {eos_ids!r}",
+        "processors = LogitsProcessorList([  # the settings generate() would apply, in its order",
+        *(f"    {call}," for call in calls),
+        "])",
+    ]
+    if request.stop_strings:
+        lines.append(f"stop = StopStringCriteria(tokenizer, {list(request.stop_strings)!r})")
+    lines += [
+        "",
+        "def unit(hidden):",
+        "    return hidden / hidden.norm(dim=-1, keepdim=True)",
+        "",
+        "generated = []",
+        "with torch.no_grad():",
+        "    out = model(input_ids, output_hidden_states=True)",
+        "    context = unit(out.hidden_states[-1][0])  # one row per token so far, the prompt included",
+        "    logits = out.logits[:, -1]",
+        "    for _ in range(max_new_tokens):",
+        "        probs = processors(input_ids, logits.clone()).softmax(dim=-1)[0]",
+        "        top = probs.topk(top_k)",
+        "        # the k candidates as one batch: the text so far, each followed by one candidate",
+        "        candidates = torch.cat([input_ids.repeat(top_k, 1), top.indices[:, None]], dim=1)",
+        "        out = model(candidates, output_hidden_states=True)",
+        "        hidden = unit(out.hidden_states[-1][:, -1])",
+        "        penalty = (hidden @ context.T).max(dim=-1).values",
+        "        score = (1 - penalty_alpha) * top.values - penalty_alpha * penalty",
+        "        score[top.values == 0] = -float(\"inf\")  # a token the settings ban is never written",
+        "        best = int(score.argmax())",
+        "        token_id = int(top.indices[best])",
+        "        generated.append(token_id)",
+        "        overruled = \"  (the penalty overruled the likeliest)\" if best != 0 else \"\"",
+        "        print(f\"{token_id:>7} {tokenizer.decode(token_id)!r:<14} p={top.values[best].item():.4f}  \"",
+        "              f\"penalty={penalty[best].item():.4f}  score={score[best].item():.4f}{overruled}\")",
+        "        input_ids = candidates[best : best + 1]",
+        "        context = torch.cat([context, hidden[best : best + 1]])",
+        "        logits = out.logits[best : best + 1, -1]",
+        "        if token_id in eos_token_ids:",
+        "            break",
+    ]
+    if request.stop_strings:
+        lines += [
+            "        if stop(input_ids, None)[0]:",
+            "            break",
+        ]
+    lines += [
+        'print(repr(tokenizer.decode(generated, skip_special_tokens=True)))',
+    ]
+    return "\n".join(lines) + "\n"
+

@@ -55,7 +55,7 @@ def eos_ids(config: Any) -> set[int]:
 
 _SHOWN = ("do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
           "repetition_penalty", "no_repeat_ngram_size", "bad_words_ids", "max_new_tokens", "min_new_tokens",
-          "num_beams", "length_penalty", "early_stopping", "num_return_sequences", "stop_strings",
+          "num_beams", "length_penalty", "early_stopping", "num_return_sequences", "penalty_alpha", "stop_strings",
           "eos_token_id", "pad_token_id")
 
 
@@ -92,14 +92,24 @@ def _warnings(loaded: Any, request: GenerationRequest, config: Any) -> list[str]
     d = request.decoding
     neutral = DecodingSettings()
     warper_names = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
+    method = "beam search" if request.num_beams > 1 else "greedy decoding"
     if not request.do_sample:
         for name in warper_names:
+            if name == "top_k" and request.contrastive:
+                continue  # contrastive search's number of candidates
             if getattr(d, name) != getattr(neutral, name) and not (name == "temperature" and d.temperature == 0):
                 notes.append(
                     f"`{name}` = {getattr(d, name)} does nothing: it only reshapes the distribution that sampling "
-                    f"draws from, and `do_sample` is off, so {'beam search' if request.num_beams > 1 else 'greedy decoding'} "
+                    "draws from, and contrastive search does not sample." if request.contrastive else
+                    f"`{name}` = {getattr(d, name)} does nothing: it only reshapes the distribution that sampling "
+                    f"draws from, and `do_sample` is off, so {method} "
                     "always takes the most likely tokens. Turn on `do_sample` to use it."
                 )
+    if request.contrastive:
+        notes.append("Contrastive search runs on stepgen's own engine, as transformers 4 ran it: transformers 5 "
+                     "moved it to a hub repository that needs `trust_remote_code` and the network. Of the `top_k` "
+                     "likeliest tokens it takes the one with the best (1 - `penalty_alpha`) * probability - "
+                     "`penalty_alpha` * similarity to the text so far.")
     if request.num_beams == 1:
         if request.length_penalty != 1.0:
             notes.append(f"`length_penalty` = {request.length_penalty} does nothing: it only ranks finished beams, "

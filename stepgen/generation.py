@@ -26,12 +26,15 @@ This module only runs: the request and its validation are
 :mod:`stepgen.request`, the explainer :mod:`stepgen.effective`, the results
 :mod:`stepgen.results`; it neither renders anything (see
 ``ui/playground_tab.py``) nor writes code (:mod:`stepgen.codegen`).
-Contrastive search, DoLa and group beam search are not offered (they need hub
-code that does not run offline).
+Contrastive search (``penalty_alpha`` > 0) runs on stepgen's own engine
+(:mod:`stepgen.contrastive`; transformers 5 needs hub code for it), in the
+caller's thread, with the same updates and result. DoLa and group beam search
+are not offered (they need hub code that does not run offline).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import queue
 import secrets
@@ -44,11 +47,12 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
+from stepgen.contrastive import contrastive_steps
 from stepgen.effective import effective_config, eos_ids, pad_id, plain
 from stepgen.inputs import prompt_ids
-from stepgen.readout import Step, Streamed, beam_sequences, streamed_sequences, token_rows
+from stepgen.readout import Step, Streamed, beam_sequences, make_sequence, streamed_sequences, token_rows
 from stepgen.request import MAX_SEED, GenerationRequest
-from stepgen.results import GeneratedSequence, GenerationResult, GenerationUpdate
+from stepgen.results import GeneratedSequence, GenerationResult, GenerationUpdate, TokenInfo
 
 _SAMPLING_LOCK = threading.Lock()
 """Held by every sampling run: the global torch RNG is shared by all sessions."""
@@ -110,6 +114,9 @@ def stream(
     gets fewer, larger updates, never a backlog. Beam search yields only the result.
     """
     ids = run_ids(loaded, prompt, request)
+    if request.contrastive:
+        yield from _contrastive_stream(loaded, prompt, request, ids, stop or threading.Event())
+        return
     if request.do_sample and request.seed is None:
         request = replace(request, seed=secrets.randbelow(MAX_SEED + 1))
     tokenizer, model = loaded.tokenizer, loaded.model
@@ -211,6 +218,43 @@ def stream(
         if worker.is_alive():  # the reader left early (closed stream, error): stop the work too
             stop.set()
             worker.join()
+
+
+def _contrastive_stream(
+    loaded: Any, prompt: str, request: GenerationRequest, ids: list[int], stop: threading.Event,
+) -> Iterator[GenerationUpdate]:
+    """:func:`stream` for contrastive search: stepgen's engine, in the caller's thread (closing the stream stops
+    it), yielding the first token at once and later ones at most every :data:`UPDATE_EVERY` seconds."""
+    started = time.perf_counter()
+    tokenizer = loaded.tokenizer
+    kwargs = request.generate_kwargs(tokenizer, pad_token_id=pad_id(loaded))
+    effective = effective_config(loaded, request, kwargs)
+    live_stop = StopStringCriteria(tokenizer, list(request.stop_strings)) if request.stop_strings else None
+    tokens: list[TokenInfo] = []
+    finish, shown = "", 0.0
+    steps = contrastive_steps(loaded, ids, penalty_alpha=request.penalty_alpha, top_k=request.decoding.top_k,
+                              max_new_tokens=request.max_new_tokens, settings=request.decoding,
+                              min_new_tokens=request.min_new_tokens, stop=stop)
+    with contextlib.closing(steps):
+        for step in steps:
+            tokens.append(step.token)
+            if step.id in eos_ids(loaded.model.generation_config):
+                finish = "eos"
+            elif live_stop is not None and bool(live_stop(
+                    torch.tensor([ids + [t.id for t in tokens]], device=loaded.device), None)[0]):
+                finish = "stop_string"
+                break
+            if len(tokens) == 1 or time.perf_counter() - shown >= UPDATE_EVERY:
+                shown = time.perf_counter()
+                yield GenerationUpdate(sequences=(make_sequence(tokenizer, tokens, "running"),), status="running")
+    # run_ids left room for max_new_tokens: short of them, without an end token or a stop string, Stop ended it
+    finish = finish or ("length" if len(tokens) >= request.max_new_tokens else "stopped")
+    sequences = (make_sequence(tokenizer, tokens, finish),)
+    done = GenerationResult(
+        model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request, kwargs=_plain_kwargs(kwargs),
+        sequences=sequences, effective=effective, stopped=finish == "stopped",
+        seconds=time.perf_counter() - started)
+    yield GenerationUpdate(sequences=sequences, status="done", result=done)
 
 
 def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

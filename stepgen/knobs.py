@@ -169,6 +169,9 @@ KNOBS: tuple[Knob, ...] = (
          group="generate"),
     Knob("num_return_sequences", "int", 1, "How many texts to return (sampling: independent draws; beams: the "
          "best beams).", 1, 8, 1, group="generate"),
+    Knob("penalty_alpha", "float", 0.0, "Contrastive search: of the top_k likeliest tokens, take the best "
+         "(1 - penalty_alpha) * probability - penalty_alpha * similarity to the text so far (0 = off).",
+         0.0, 1.0, 0.05, off=0.0, group="generate"),
     Knob("stop_strings", "strings", (), "Stop when the text ends with one of these.", off=(), group="generate",
          at_most=8),
     Knob("seed", "seed", None, "Seeds the random draws: the same seed gives the same text.", 0, MAX_SEED, 1,

@@ -20,10 +20,23 @@ from stepgen.checks import MAX_SEED
 from stepgen.knobs import GENERATE_ONLY, MAX_NEW_TOKENS, knob
 from stepgen.settings import DecodingSettings
 
-__all__ = ["MAX_BEAMS", "MAX_NEW_TOKENS", "MAX_RETURN_SEQUENCES", "MAX_SEED", "GenerationRequest"]
+__all__ = ["MAX_BEAMS", "MAX_NEW_TOKENS", "MAX_RETURN_SEQUENCES", "MAX_SEED", "GenerationRequest",
+           "check_contrastive"]
 
 MAX_BEAMS = int(knob("num_beams").maximum)
 MAX_RETURN_SEQUENCES = int(knob("num_return_sequences").maximum)
+
+
+def check_contrastive(penalty_alpha: Any, top_k: Any) -> tuple[float, int]:
+    """``penalty_alpha`` and ``top_k`` checked together: contrastive search (``penalty_alpha`` > 0) chooses among
+    the ``top_k`` likeliest tokens, so it needs at least two of them."""
+    alpha, k = knob("penalty_alpha").check(penalty_alpha), knob("top_k").check(top_k)
+    if alpha > 0 and k < 2:
+        raise ValueError(
+            f"`top_k` has to be an integer from 2 to {int(knob('top_k').maximum)} when `penalty_alpha` > 0 "
+            f"(contrastive search chooses among the top_k likeliest tokens), but is {k}"
+        )
+    return alpha, k
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,9 @@ class GenerationRequest:
     ``decoding`` holds the sampling and penalty knobs (``temperature``, ``top_k``,
     ``top_p``, ``min_p``, ``typical_p``, ``epsilon_cutoff``, ``eta_cutoff``,
     ``repetition_penalty``, ``no_repeat_ngram_size``, ``bad_words``); its
-    ``temperature`` only matters when ``do_sample`` is true.
+    ``temperature`` only matters when ``do_sample`` is true. ``penalty_alpha`` > 0
+    asks for contrastive search among the ``top_k`` likeliest tokens (without
+    sampling or beams), which stepgen runs itself (:mod:`stepgen.contrastive`).
     """
 
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
@@ -44,6 +59,7 @@ class GenerationRequest:
     length_penalty: float = 1.0
     early_stopping: bool = False
     num_return_sequences: int = 1
+    penalty_alpha: float = 0.0
     stop_strings: tuple[str, ...] = ()
     seed: int | None = None
 
@@ -83,6 +99,14 @@ class GenerationRequest:
                 "`temperature` has to be a strictly positive float when `do_sample=True`, but is 0; "
                 "for greedy decoding set `do_sample=False`"
             )
+        if checked["penalty_alpha"] > 0:
+            check_contrastive(checked["penalty_alpha"], self.decoding.top_k)
+            if beams > 1:
+                raise ValueError(f"`num_beams` has to be 1 when `penalty_alpha` > 0 (contrastive search writes one "
+                                 f"text), but is {beams}")
+            if do_sample:
+                raise ValueError("`do_sample` has to be false when `penalty_alpha` > 0 (contrastive search takes "
+                                 "the best-scored candidate, it draws none), but is true")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -105,7 +129,7 @@ class GenerationRequest:
         """Flat, JSON-ready knobs by their transformers names."""
         data = self.decoding.to_dict()
         for name in ("do_sample", "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty",
-                     "early_stopping", "num_return_sequences", "seed"):
+                     "early_stopping", "num_return_sequences", "penalty_alpha", "seed"):
             data[name] = getattr(self, name)
         data["stop_strings"] = list(self.stop_strings)
         return data
@@ -113,8 +137,16 @@ class GenerationRequest:
     # --- what it means --------------------------------------------------------
 
     @property
+    def contrastive(self) -> bool:
+        """True for contrastive search (``penalty_alpha`` > 0), which stepgen runs on its own engine."""
+        return self.penalty_alpha > 0
+
+    @property
     def mode(self) -> str:
-        """transformers' name for the decoding method: greedy_search, sample, beam_search or beam_sample."""
+        """transformers' name for the decoding method: greedy_search, sample, beam_search, beam_sample or
+        contrastive_search."""
+        if self.contrastive:
+            return "contrastive_search"
         if self.num_beams > 1:
             return "beam_sample" if self.do_sample else "beam_search"
         return "sample" if self.do_sample else "greedy_search"
@@ -146,6 +178,9 @@ class GenerationRequest:
             num_return_sequences=self.num_return_sequences,
             stop_strings=list(self.stop_strings) or None,
         )
+        if self.contrastive:
+            # transformers' names for contrastive search; stepgen runs it itself (transformers 5 needs hub code)
+            kwargs.update(penalty_alpha=self.penalty_alpha, top_k=self.decoding.top_k)
         if pad_token_id is not None:
             kwargs["pad_token_id"] = pad_token_id
         return kwargs

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepgen.effective import EffectiveConfig
 from stepgen.request import GenerationRequest
+
+if TYPE_CHECKING:  # the engine's module imports this one
+    from stepgen.contrastive import ContrastiveCandidate
 
 @dataclass(frozen=True)
 class TokenInfo:
@@ -35,11 +38,21 @@ class TokenInfo:
     """Entropy of the processed distribution at this step, in bits."""
     logprob: float
     """The natural log of ``prob``, from the log-softmax itself (``prob`` may underflow to 0, this stays finite)."""
+    candidates: tuple[ContrastiveCandidate, ...] = ()
+    """Contrastive search only: the top_k tokens it weighed here, likeliest first (see :mod:`stepgen.contrastive`)."""
+
+    @property
+    def overruled(self) -> bool:
+        """Contrastive search only: the degeneration penalty made it win over the likeliest candidate."""
+        return bool(self.candidates) and self.candidates[0].id != self.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "prob": self.prob, "final_prob": self.final_prob,
+        data = {"id": self.id, "text": self.text, "prob": self.prob, "final_prob": self.final_prob,
                 "rank": self.rank, "entropy": self.entropy, "final_entropy": self.final_entropy,
                 "logprob": self.logprob}
+        if self.candidates:
+            data.update(candidates=[candidate.to_dict() for candidate in self.candidates], overruled=self.overruled)
+        return data
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def core(spec: Knob, value: float) -> object:
     if spec.group == "view":
         return check_top_n(value)
     companions = {"min_new_tokens": {"max_new_tokens": table.MAX_NEW_TOKENS},
-                  "num_return_sequences": {"do_sample": True}}.get(spec.name, {})
+                  "num_return_sequences": {"do_sample": True}, "penalty_alpha": {"top_k": 4}}.get(spec.name, {})
     return GenerationRequest.from_dict({**companions, spec.name: value})
 
 

@@ -45,8 +45,8 @@ SEED_HELP = (f"{knob('seed').meaning} Empty = a new random seed each run (shown 
              "here to repeat or share that text).")
 KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
          "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
-         "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed")
-"""The knob controls, in the order the handlers take them."""
+         "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed", "penalty_alpha")
+"""The knob controls, in the order the handlers take them (a new knob goes last: positional callers keep working)."""
 FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a stop string",
           "length": "max_new_tokens", "stopped": "you pressed Stop", "running": "still writing"}
 LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
@@ -351,7 +351,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                 controls["seed"] = gr.Textbox(label="seed", info=SEED_HELP, placeholder="random", scale=3,
                                               elem_id="pg-seed")
                 reuse_seed = gr.Button("Use last seed", size="sm", scale=1, elem_id="pg-reuse-seed")
-            for name in ("temperature", "top_k", "top_p", "min_p"):
+            for name in ("temperature", "top_k", "penalty_alpha", "top_p", "min_p"):
                 controls[name] = control(name, "pg")
             with gr.Accordion("More sampling cut-offs", open=False):
                 for name in ("typical_p", "epsilon_cutoff", "eta_cutoff"):
