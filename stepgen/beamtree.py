@@ -32,6 +32,7 @@ This module only observes and reads one run: running it is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +44,11 @@ from stepgen.tokens import token_text
 
 FINISH_REASONS = ("eos", "stop_string", "length", "stopped")
 """Why a hypothesis ended, in the order the reasons are checked (the first that applies is given)."""
+
+
+def _number(value: float) -> float | None:
+    """A number for JSON, which has no infinity: None for a continuation no processor allowed (-inf)."""
+    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class BeamNode:
 
     def to_dict(self) -> dict[str, Any]:
         return {"beam": self.beam, "parent": self.parent, "token_id": self.token_id, "text": self.text,
-                "logprob": self.logprob, "score": self.score}
+                "logprob": _number(self.logprob), "score": _number(self.score)}
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,8 @@ class Candidate:
     """The beam it became, when it survived."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"parent": self.parent, "token_id": self.token_id, "text": self.text, "logprob": self.logprob,
-                "score": self.score, "status": self.status, "beam": self.beam}
+        return {"parent": self.parent, "token_id": self.token_id, "text": self.text, "logprob": _number(self.logprob),
+                "score": _number(self.score), "status": self.status, "beam": self.beam}
 
 
 @dataclass(frozen=True)
@@ -105,9 +111,9 @@ class FinishedHypothesis:
     """Its place among the sequences ``generate()`` returned, or None when it was not returned."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"parent": self.parent, "token_id": self.token_id, "text": self.text, "logprob": self.logprob,
-                "token_ids": list(self.token_ids), "sum_logprob": self.sum_logprob, "score": self.score,
-                "reason": self.reason, "returned": self.returned}
+        return {"parent": self.parent, "token_id": self.token_id, "text": self.text, "logprob": _number(self.logprob),
+                "token_ids": list(self.token_ids), "sum_logprob": _number(self.sum_logprob),
+                "score": _number(self.score), "reason": self.reason, "returned": self.returned}
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,24 @@ class BeamStep:
 
 
 def _parents(rows: torch.Tensor, running: torch.Tensor) -> list[int]:
-    """For each of ``rows``, the first running beam whose ids equal it (the prefix a continuation grew from)."""
-    same = (rows[:, None, :] == running[None, :, :]).all(dim=-1)
+    """For each continuation in ``rows``, the running beam it grew from: the one whose ids are its prefix.
+
+    Running beams are alike only when ``generate()`` had to continue its spare copies of the prompt (fewer
+    possible continuations than beams); it ranks them after the real ones, so the k-th of several equal
+    continuations grew from the k-th of the equal beams.
+    """
+    same = (rows[:, None, :-1] == running[None, :, :]).all(dim=-1)
     if not bool(same.any(dim=-1).all()):
         raise RuntimeError("a continuation of generate() grew from no running beam it handed its processors")
-    return same.int().argmax(dim=-1).tolist()
+    if bool((same.sum(dim=-1) == 1).all()):
+        return same.int().argmax(dim=-1).tolist()
+    seen: dict[tuple[int, ...], int] = {}
+    parents = []
+    for row, key in enumerate(map(tuple, rows.tolist())):
+        matches = torch.nonzero(same[row]).view(-1).tolist()
+        parents.append(matches[min(seen.get(key, 0), len(matches) - 1)])
+        seen[key] = seen.get(key, 0) + 1
+    return parents
 
 
 class _Running(LogitsProcessor):
@@ -182,7 +201,7 @@ class BeamObserver:
     def _running(self, input_ids: torch.Tensor) -> None:
         ids = input_ids[:, self.prompt_len:]
         if self._last is not None:
-            self.running.append((_parents(ids[:, :-1], self._last), ids[:, -1].tolist()))
+            self.running.append((_parents(ids, self._last), ids[:, -1].tolist()))
         self._last = ids.clone()
 
     def _ends(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
@@ -195,7 +214,7 @@ class BeamObserver:
         if self._last is None:
             raise RuntimeError("generate() asked its stopping criteria before its logits processors")
         ids = input_ids[:, self.prompt_len:]
-        self.picked.append((_parents(ids[:, :-1], self._last), ids[:, -1].tolist(), reasons))
+        self.picked.append((_parents(ids, self._last), ids[:, -1].tolist(), reasons))
         if self.progress is not None:
             self.progress(len(self.picked))
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
@@ -226,49 +245,60 @@ def beam_tree(observer: BeamObserver, output: Any, tokenizer: Any, *, num_beams:
             texts[token] = token_text(tokenizer, token)
         return texts[token]
 
-    score = torch.zeros(1)  # at the first step, the only beam is the prompt, with score 0 (as in generate())
-    paths: list[tuple[int, ...]] = [()]
+    # generate() starts from num_beams copies of the prompt, only the first with score 0: the others (-1e9) are
+    # there so that the first step continues one beam only, and show up only when fewer continuations than beams
+    # are possible at all
+    score = torch.full((num_beams,), -1.0e9)
+    score[0] = 0.0
+    paths: list[tuple[int, ...]] = [()] * num_beams
     steps: list[BeamStep] = []
     finished_at: dict[tuple[int, tuple[int, ...]], FinishedHypothesis] = {}
     for t in range(n_steps):
-        logprobs = output.scores[t].float()[: len(paths)]
+        logprobs = output.scores[t].float()
         totals = logprobs + score[:, None]  # float32, as generate() adds them
         picked_parent, picked_token, reasons = observer.picked[t]
+        picked = list(zip(picked_parent, picked_token, reasons))
+        ended = {(parent, token): reason is not None for parent, token, reason in picked}
         finished = []
-        ends: set[tuple[int, int]] = set()
-        for parent, token, reason in list(zip(picked_parent, picked_token, reasons))[:num_beams]:
+        for parent, token, reason in picked[:num_beams]:
             if reason is None:
                 continue  # only the best num_beams continuations may finish, as in generate()
             penalised = totals[parent, token] / ((t + 1) ** length_penalty)
-            ids = paths[parent] + (token,)
             finished.append(FinishedHypothesis(
                 parent=parent, token_id=token, text=text(token), logprob=float(logprobs[parent, token]),
-                token_ids=ids, sum_logprob=float(totals[parent, token]), score=float(penalised), reason=reason))
-            ends.add((parent, token))
-        beams = []
+                token_ids=paths[parent] + (token,), sum_logprob=float(totals[parent, token]),
+                score=float(penalised), reason=reason))
+        ends = {(f.parent, f.token_id) for f in finished}
+        beams, running = [], []
         if t + 1 < n_steps:
             for beam, (parent, token) in enumerate(zip(*observer.running[t])):
+                # a continuation that ended cannot go on: generate() keeps one only when it lacks others, at -1e9
+                hit = torch.tensor(float(ended.get((parent, token), False)))
+                running.append(totals[parent, token] + hit * -1.0e9)
                 beams.append(BeamNode(beam=beam, parent=parent, token_id=token, text=text(token),
-                                      logprob=float(logprobs[parent, token]), score=float(totals[parent, token])))
+                                      logprob=float(logprobs[parent, token]), score=float(running[-1])))
         became = {(b.parent, b.token_id): b.beam for b in beams}
         candidates = []
-        best = torch.topk(logprobs, k=min(top, logprobs.shape[-1]), dim=-1).indices.tolist()
-        for parent, likeliest in enumerate(best):
-            extra = [token for p, token in zip(picked_parent, picked_token) if p == parent and token not in likeliest]
+        # at the first step, the prompt (and any spare copy of it generate() had to continue)
+        parents = sorted({0} | {p for p, _, _ in picked} | {b.parent for b in beams}) if t == 0 else range(num_beams)
+        best = torch.topk(logprobs[list(parents)], k=min(top, logprobs.shape[-1]), dim=-1).indices.tolist()
+        for parent, likeliest in zip(parents, best):
+            extra = [token for p, token, _ in picked if p == parent and token not in likeliest]
             index = torch.tensor(likeliest + extra, dtype=torch.long)
-            order = torch.argsort(logprobs[parent, index], descending=True, stable=True)
-            index = index[order]
+            index = index[torch.argsort(logprobs[parent, index], descending=True, stable=True)]
             for token, logprob, total in zip(index.tolist(), logprobs[parent, index].tolist(),
                                              totals[parent, index].tolist()):
+                if not math.isfinite(logprob) and token not in extra and (parent, token) not in became:
+                    continue  # a token a processor ruled out is no candidate (unless generate() had to take it)
                 status = ("finished" if (parent, token) in ends else
                           "survived" if (parent, token) in became else "pruned")
                 candidates.append(Candidate(parent=parent, token_id=token, text=text(token), logprob=logprob,
                                             score=total, status=status, beam=became.get((parent, token))))
         steps.append(BeamStep(step=t, beams=tuple(beams), candidates=tuple(candidates), finished=tuple(finished)))
         for hypothesis in finished:
-            finished_at[(t, hypothesis.token_ids)] = hypothesis
+            finished_at.setdefault((t, hypothesis.token_ids), hypothesis)
         if beams:
-            score = torch.stack([totals[b.parent, b.token_id] for b in beams])
+            score = torch.stack(running)
             paths = [paths[b.parent] + (b.token_id,) for b in beams]
     return _mark_returned(steps, finished_at, output, observer.prompt_len)
 

@@ -33,8 +33,9 @@ PARITY = {
 }
 
 
-def plain_generate(loaded: object, prompt: str, request: GenerationRequest) -> object:
-    """A plain model.generate() call with the same arguments (and torch.manual_seed when sampling)."""
+def plain_generate(loaded: object, prompt: str, request: GenerationRequest, **extra: object) -> object:
+    """A plain model.generate() call with the same arguments (and torch.manual_seed when sampling); ``extra``
+    goes to generate() too."""
     tokenizer = loaded.tokenizer
     ids = torch.tensor([tokenizer(prompt)["input_ids"]])
     kwargs = request.generate_kwargs(tokenizer)
@@ -46,7 +47,7 @@ def plain_generate(loaded: object, prompt: str, request: GenerationRequest) -> o
         torch.manual_seed(request.seed)
     return loaded.model.generate(
         ids, attention_mask=torch.ones_like(ids), return_dict_in_generate=True, output_scores=True,
-        output_logits=True, **kwargs,
+        output_logits=True, **kwargs, **extra,
     )
 
 
