@@ -258,47 +258,57 @@ def beam_tree(observer: BeamObserver, output: Any, tokenizer: Any, *, num_beams:
         totals = logprobs + score[:, None]  # float32, as generate() adds them
         picked_parent, picked_token, reasons = observer.picked[t]
         picked = list(zip(picked_parent, picked_token, reasons))
-        ended = {(parent, token): reason is not None for parent, token, reason in picked}
-        finished = []
-        for parent, token, reason in picked[:num_beams]:
-            if reason is None:
-                continue  # only the best num_beams continuations may finish, as in generate()
-            penalised = totals[parent, token] / ((t + 1) ** length_penalty)
-            finished.append(FinishedHypothesis(
-                parent=parent, token_id=token, text=text(token), logprob=float(logprobs[parent, token]),
-                token_ids=paths[parent] + (token,), sum_logprob=float(totals[parent, token]),
-                score=float(penalised), reason=reason))
-        ends = {(f.parent, f.token_id) for f in finished}
-        beams, running = [], []
-        if t + 1 < n_steps:
-            for beam, (parent, token) in enumerate(zip(*observer.running[t])):
-                # a continuation that ended cannot go on: generate() keeps one only when it lacks others, at -1e9
-                hit = torch.tensor(float(ended.get((parent, token), False)))
-                running.append(totals[parent, token] + hit * -1.0e9)
-                beams.append(BeamNode(beam=beam, parent=parent, token_id=token, text=text(token),
-                                      logprob=float(logprobs[parent, token]), score=float(running[-1])))
-        became = {(b.parent, b.token_id): b.beam for b in beams}
-        candidates = []
+        survivors = list(zip(*observer.running[t])) if t + 1 < n_steps else []
         # at the first step, the prompt (and any spare copy of it generate() had to continue)
-        parents = sorted({0} | {p for p, _, _ in picked} | {b.parent for b in beams}) if t == 0 else range(num_beams)
+        parents = sorted({0} | {p for p, _, _ in picked} | {p for p, _ in survivors}) if t == 0 else range(num_beams)
         best = torch.topk(logprobs[list(parents)], k=min(top, logprobs.shape[-1]), dim=-1).indices.tolist()
+        numbers: dict[tuple[int, int], tuple[float, float]] = {}
+        """(log-probability, score) of each listed candidate."""
+        listed: list[tuple[int, list[int]]] = []
         for parent, likeliest in zip(parents, best):
-            extra = [token for p, token, _ in picked if p == parent and token not in likeliest]
-            index = torch.tensor(likeliest + extra, dtype=torch.long)
-            index = index[torch.argsort(logprobs[parent, index], descending=True, stable=True)]
-            for token, logprob, total in zip(index.tolist(), logprobs[parent, index].tolist(),
-                                             totals[parent, index].tolist()):
-                if not math.isfinite(logprob) and token not in extra and (parent, token) not in became:
-                    continue  # a token a processor ruled out is no candidate (unless generate() had to take it)
-                status = ("finished" if (parent, token) in ends else
+            tokens = likeliest + [token for p, token, _ in picked if p == parent and token not in likeliest]
+            tokens += [token for p, token in survivors if p == parent and token not in tokens]
+            index = torch.tensor(tokens, dtype=torch.long)
+            for token, logprob, total in zip(tokens, *torch.stack([logprobs[parent, index],
+                                                                   totals[parent, index]]).tolist()):
+                numbers[(parent, token)] = (logprob, total)
+            listed.append((parent, tokens))
+        finished = []
+        ends = [(parent, token, reason) for parent, token, reason in picked[:num_beams] if reason is not None]
+        if ends:  # only the best num_beams continuations may finish, as in generate()
+            rows, cols = torch.tensor([e[0] for e in ends]), torch.tensor([e[1] for e in ends])
+            penalised = (totals[rows, cols] / ((t + 1) ** length_penalty)).tolist()
+            for (parent, token, reason), value in zip(ends, penalised):
+                logprob, total = numbers[(parent, token)]
+                finished.append(FinishedHypothesis(
+                    parent=parent, token_id=token, text=text(token), logprob=logprob,
+                    token_ids=paths[parent] + (token,), sum_logprob=total, score=value, reason=reason))
+        beams = []
+        if survivors:
+            # a continuation that ended cannot go on: generate() keeps one only when it lacks others, at -1e9
+            ended = {(parent, token): reason is not None for parent, token, reason in picked}
+            hits = torch.tensor([float(ended.get(pair, False)) for pair in survivors])
+            rows, cols = torch.tensor([p for p, _ in survivors]), torch.tensor([c for _, c in survivors])
+            score = totals[rows, cols] + hits * -1.0e9
+            for beam, ((parent, token), running) in enumerate(zip(survivors, score.tolist())):
+                beams.append(BeamNode(beam=beam, parent=parent, token_id=token, text=text(token),
+                                      logprob=numbers[(parent, token)][0], score=running))
+        became = {(b.parent, b.token_id): b.beam for b in beams}
+        finishing = {(f.parent, f.token_id) for f in finished}
+        candidates = []
+        for parent, tokens in listed:
+            for token in sorted(tokens, key=lambda token: -numbers[(parent, token)][0]):
+                logprob, total = numbers[(parent, token)]
+                status = ("finished" if (parent, token) in finishing else
                           "survived" if (parent, token) in became else "pruned")
+                if not math.isfinite(logprob) and status == "pruned":
+                    continue  # a token a processor ruled out is no candidate (unless generate() had to take it)
                 candidates.append(Candidate(parent=parent, token_id=token, text=text(token), logprob=logprob,
                                             score=total, status=status, beam=became.get((parent, token))))
         steps.append(BeamStep(step=t, beams=tuple(beams), candidates=tuple(candidates), finished=tuple(finished)))
         for hypothesis in finished:
             finished_at.setdefault((t, hypothesis.token_ids), hypothesis)
         if beams:
-            score = torch.stack(running)
             paths = [paths[b.parent] + (b.token_id,) for b in beams]
     return _mark_returned(steps, finished_at, output, observer.prompt_len)
 
