@@ -343,6 +343,64 @@ def section_contrastive(ctx: Context) -> list[Figure]:
     ]
 
 
+def section_beams(ctx: Context) -> list[Figure]:
+    """A 5-beam, 40-token beam search watched for its tree, against the same generate() call without it.
+
+    Both run in a fresh thread, as the app runs them (see :func:`section_playground`), with the outputs the
+    playground's beam path always asks for (``output_scores``, ``output_logits``); the watched run adds the
+    observer and builds the tree from the outputs. The whole playground run (the per-token numbers read off the
+    outputs too) is measured for reference.
+    """
+    import threading
+
+    from transformers import LogitsProcessorList, MaxLengthCriteria, StoppingCriteriaList
+
+    from stepgen.beamtree import BeamObserver, beam_tree
+    from stepgen.generation import generate
+    from stepgen.request import GenerationRequest
+
+    loaded = _ensure_model(ctx)
+    prompt = "The best thing about learning to cook is"
+    beams, new_tokens = 5, 40
+    request = GenerationRequest(max_new_tokens=new_tokens, min_new_tokens=new_tokens, num_beams=beams)
+    ids = torch.tensor([loaded.tokenizer(prompt)["input_ids"]], device=loaded.device)
+    call = dict(request.generate_kwargs(loaded.tokenizer), input_ids=ids, attention_mask=torch.ones_like(ids),
+                return_dict_in_generate=True, output_scores=True, output_logits=True)
+
+    def in_a_thread(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            worker = threading.Thread(target=fn)
+            worker.start()
+            worker.join()
+        return run
+
+    def bare() -> None:
+        loaded.model.generate(**call)
+
+    def watched() -> None:
+        observer = BeamObserver(ids.shape[1], [("length", MaxLengthCriteria(ids.shape[1] + new_tokens))])
+        output = loaded.model.generate(**call, logits_processor=LogitsProcessorList([observer.processor]),
+                                       stopping_criteria=StoppingCriteriaList([observer.criterion]))
+        tree = beam_tree(observer, output, loaded.tokenizer, num_beams=beams, length_penalty=1.0)
+        assert len(tree) == new_tokens, f"the tree has {len(tree)} steps"
+
+    def playground() -> None:
+        assert generate(loaded, prompt, request).beam_tree is not None, "the playground run has no tree"
+
+    best = {"bare": float("inf"), "watched": float("inf"), "playground": float("inf")}
+    for _ in range(3):  # interleaved, so that all three see the same machine load
+        best["bare"] = min(best["bare"], best_of(1, in_a_thread(bare)))
+        best["watched"] = min(best["watched"], best_of(1, in_a_thread(watched)))
+        best["playground"] = min(best["playground"], best_of(1, playground))
+    return [
+        Figure("beam_generate_5x40", best["bare"], "s", note="model.generate(), 5 beams, 40 new tokens, in a thread"),
+        Figure("beam_tree_5x40", best["watched"], "s", note="the same call watched, and its tree built"),
+        Figure("beam_tree_over_generate", best["watched"] / best["bare"], "x", target="<= 1.2"),
+        Figure("beam_playground_over_generate", best["playground"] / best["bare"], "x",
+               note="the whole playground run (tree and per-token numbers) against the bare call (reference)"),
+    ]
+
+
 SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "load": section_load,
     "forward": section_forward,
@@ -350,6 +408,7 @@ SECTIONS: dict[str, Callable[[Context], list[Figure]]] = {
     "step": section_step,
     "playground": section_playground,
     "contrastive": section_contrastive,
+    "beams": section_beams,
 }
 
 

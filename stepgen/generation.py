@@ -13,7 +13,9 @@ and a forward hook, filtered to the worker thread, sees the raw logits; neither
 changes anything. The numbers they give are the final ones (tests hold them to
 ``compute_transition_scores``). Beam search cannot stream: it runs with
 ``output_logits=True`` and its numbers come from ``compute_transition_scores``,
-which follows the beam indices. The same criterion checks a
+which follows the beam indices; a :class:`~stepgen.beamtree.BeamObserver`
+watches it and reports each step done, and the result holds the tree it grew
+(:func:`~stepgen.beamtree.beam_tree`). The same criterion checks a
 ``threading.Event``: setting it really stops the server work, within one step.
 
 Reproducibility: ``generate()`` samples with the process-wide torch RNG. Every
@@ -45,9 +47,17 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
+from transformers import (
+    EosTokenCriteria,
+    LogitsProcessorList,
+    MaxLengthCriteria,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    StopStringCriteria,
+)
 
 from stepgen.contrastive import contrastive_steps
+from stepgen.beamtree import BeamObserver, BeamStep, beam_tree
 from stepgen.effective import effective_config, eos_ids, pad_id, plain
 from stepgen.inputs import prompt_ids
 from stepgen.readout import Step, Streamed, beam_sequences, make_sequence, streamed_sequences, token_rows
@@ -111,7 +121,8 @@ def stream(
     Setting ``stop`` (or closing this generator) ends the work on the next step;
     the result then says ``stopped``. The first token is yielded as soon as it
     exists, later ones at most every :data:`UPDATE_EVERY` seconds: a slow reader
-    gets fewer, larger updates, never a backlog. Beam search yields only the result.
+    gets fewer, larger updates, never a backlog. Beam search cannot show its text before the end: it yields
+    the number of steps done (as often), then the result, with the tree the search grew.
     """
     ids = run_ids(loaded, prompt, request)
     if request.contrastive:
@@ -132,6 +143,8 @@ def stream(
     n_rows = request.num_return_sequences
     steps: list[Step] = []
     """Every step so far, appended by the worker; the reader looks at it when an update is due."""
+    beam_steps = [0]
+    """How many steps beam search has done, set by the worker."""
 
     def report(numbers: list[tuple[float, ...]], input_ids: torch.Tensor) -> None:
         # one row may end on its stop string while the others go on
@@ -140,7 +153,15 @@ def stream(
         if len(steps) == 1:  # the first token is shown at once; later ones wait for the reader's next look
             events.put(("step", None))
 
+    def advanced(done: int) -> None:
+        beam_steps[0] = done
+        if done == 1:
+            events.put(("step", None))
+
+    observer: BeamObserver | None = None
+
     def work() -> None:
+        nonlocal observer
         try:
             watch = _Watch(stop, report if request.streams else None)
             input_ids = torch.tensor([ids], device=loaded.device)
@@ -149,6 +170,10 @@ def stream(
                 call = dict(kwargs, input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                             return_dict_in_generate=True, output_scores=True, output_logits=not request.streams,
                             stopping_criteria=StoppingCriteriaList([watch]))
+                if not request.streams:  # beam search: watched, step by step, by the observer of its tree
+                    observer = _beam_observer(len(ids), request, eos, live_stop, watch, advanced)
+                    call.update(logits_processor=LogitsProcessorList([observer.processor]),
+                                stopping_criteria=StoppingCriteriaList([observer.criterion]))
                 if request.stop_strings:
                     call["tokenizer"] = tokenizer
                 if request.do_sample:
@@ -174,23 +199,25 @@ def stream(
         except BaseException as error:  # handed to the reader, who raises it in the caller's thread
             events.put(("error", error))
 
-    def result(sequences: tuple[GeneratedSequence, ...], stopped: bool) -> GenerationUpdate:
+    def result(sequences: tuple[GeneratedSequence, ...], stopped: bool,
+               tree: tuple[BeamStep, ...] | None = None) -> GenerationUpdate:
         done = GenerationResult(
             model=loaded.name, prompt=prompt, prompt_ids=tuple(ids), request=request, kwargs=_plain_kwargs(kwargs),
-            sequences=sequences, effective=effective, stopped=stopped, seconds=time.perf_counter() - started)
+            sequences=sequences, effective=effective, stopped=stopped, seconds=time.perf_counter() - started,
+            beam_tree=tree)
         return GenerationUpdate(sequences=sequences, status="done", result=done)
 
     started = time.perf_counter()
     worker = threading.Thread(target=work, name="stepgen-generate", daemon=True)
     worker.start()
     streamed = Streamed(loaded, n_rows, eos)
-    read = 0
+    read = shown = 0
     try:
         while True:
             # once tokens flow, look at them every UPDATE_EVERY seconds: the reader is not woken for each token,
             # so it takes no time from generate() in between; the end is handled the moment it comes
             try:
-                kind, payload = events.get(timeout=UPDATE_EVERY if read else None)
+                kind, payload = events.get(timeout=UPDATE_EVERY if read or shown else None)
             except queue.Empty:
                 kind, payload = "due", None
             if kind == "waiting":
@@ -202,13 +229,22 @@ def stream(
                 if payload is None:  # stopped while waiting for the sampling lock
                     yield result((), stopped=True)
                     return
+                tree = None
                 if request.streams:
                     streamed.absorb(steps[read:])
                     sequences = streamed_sequences(loaded, request, payload, len(ids), eos, live_stop, streamed.rows)
                 else:
                     sequences = beam_sequences(loaded, request, payload, len(ids), eos, live_stop, stop.is_set())
-                yield result(sequences, stopped=stop.is_set() and any(s.finish == "stopped" for s in sequences))
+                    tree = beam_tree(observer, payload, tokenizer, num_beams=request.num_beams,
+                                     length_penalty=config.length_penalty)
+                yield result(sequences, stopped=stop.is_set() and any(s.finish == "stopped" for s in sequences),
+                             tree=tree)
                 return
+            if not request.streams:
+                if beam_steps[0] != shown:
+                    shown = beam_steps[0]
+                    yield GenerationUpdate(sequences=(), status="running", steps=shown)
+                continue
             new = steps[read:]
             read += len(new)
             if new:
@@ -255,6 +291,20 @@ def _contrastive_stream(
         sequences=sequences, effective=effective, stopped=finish == "stopped",
         seconds=time.perf_counter() - started)
     yield GenerationUpdate(sequences=sequences, status="done", result=done)
+
+
+def _beam_observer(
+    prompt_len: int, request: GenerationRequest, eos: set[int], live_stop: StopStringCriteria | None,
+    watch: _Watch, progress: Any,
+) -> BeamObserver:
+    """The observer of a beam search, asking the criteria ``generate()`` builds for the same knobs (and ``watch``)."""
+    criteria: list[tuple[str, StoppingCriteria]] = []
+    if eos:
+        criteria.append(("eos", EosTokenCriteria(sorted(eos))))
+    if live_stop is not None:
+        criteria.append(("stop_string", live_stop))
+    criteria += [("length", MaxLengthCriteria(prompt_len + request.max_new_tokens)), ("stopped", watch)]
+    return BeamObserver(prompt_len, criteria, progress)
 
 
 def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stepgen.beamtree import BeamStep
 from stepgen.effective import EffectiveConfig
 from stepgen.request import GenerationRequest
 
@@ -98,6 +99,8 @@ class GenerationResult:
     stopped: bool
     """True when the stop button (or a closed stream) ended the run early."""
     seconds: float
+    beam_tree: tuple[BeamStep, ...] | None = None
+    """With beam search, what it did step by step (see :mod:`stepgen.beamtree`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +109,7 @@ class GenerationResult:
             "generate_kwargs": self.kwargs, "sequences": [s.to_dict() for s in self.sequences],
             "effective": self.effective.to_dict(), "stopped": self.stopped, "streamed": self.request.streams,
             "seconds": self.seconds,
+            "beam_tree": None if self.beam_tree is None else [step.to_dict() for step in self.beam_tree],
         }
 
 
@@ -117,4 +121,6 @@ class GenerationUpdate:
     status: str
     """``waiting`` (another session is sampling), ``running`` or ``done``."""
     result: GenerationResult | None = None
+    steps: int = 0
+    """Steps done so far while beam search runs (its ``sequences`` stay empty until the end)."""
 

@@ -33,8 +33,9 @@ PARITY = {
 }
 
 
-def plain_generate(loaded: object, prompt: str, request: GenerationRequest) -> object:
-    """A plain model.generate() call with the same arguments (and torch.manual_seed when sampling)."""
+def plain_generate(loaded: object, prompt: str, request: GenerationRequest, **extra: object) -> object:
+    """A plain model.generate() call with the same arguments (and torch.manual_seed when sampling); ``extra``
+    goes to generate() too."""
     tokenizer = loaded.tokenizer
     ids = torch.tensor([tokenizer(prompt)["input_ids"]])
     kwargs = request.generate_kwargs(tokenizer)
@@ -46,7 +47,7 @@ def plain_generate(loaded: object, prompt: str, request: GenerationRequest) -> o
         torch.manual_seed(request.seed)
     return loaded.model.generate(
         ids, attention_mask=torch.ones_like(ids), return_dict_in_generate=True, output_scores=True,
-        output_logits=True, **kwargs,
+        output_logits=True, **kwargs, **extra,
     )
 
 
@@ -159,9 +160,16 @@ def test_a_token_too_unlikely_for_a_float_keeps_a_finite_log_probability(tiny_gp
     json.dumps(sequence.to_dict(), allow_nan=False)  # JSON has no Infinity: a client must be able to read it
 
 
-def test_beam_search_yields_only_the_result(tiny: object) -> None:
-    updates = list(stream(tiny, PROMPT, GenerationRequest.from_dict(PARITY["beam"])))
-    assert [u.status for u in updates] == ["done"], [u.status for u in updates]
+def test_beam_search_yields_its_steps_then_the_result(tiny: object) -> None:
+    request = GenerationRequest.from_dict(PARITY["beam"])
+    updates = list(stream(tiny, PROMPT, request))
+    assert [u.status for u in updates][-1:] == ["done"] and {u.status for u in updates} <= {"running", "done"}, (
+        [u.status for u in updates])
+    running = [u for u in updates if u.status == "running"]
+    assert running, "beam search reported no step while it ran"
+    assert all(not u.sequences for u in running), "beam search showed text before its end"
+    counts = [u.steps for u in running]
+    assert counts == sorted(set(counts)) and 1 <= counts[0] and counts[-1] <= request.max_new_tokens, counts
     assert any("cannot stream" in w for w in updates[-1].result.effective.warnings)
 
 

@@ -35,6 +35,7 @@ from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, Gen
 from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
+from ui.beamtree_view import beam_tree_html
 from ui.controls import control
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
@@ -253,7 +254,8 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
         for update in stream(loaded, prompt, knobs, stop=stop):
             if update.result is not None:
                 result = update.result
-                yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids), entropy_figure(result),
+                yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids)
+                       + beam_tree_html(result.beam_tree), entropy_figure(result),
                        effective_html(result.effective), python_code(result),
                        result.request.seed if sampling else skip)
                 return
@@ -263,7 +265,9 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
                 continue
             # stream() itself sends at most ten updates a second
             written = sum(len(s.tokens) for s in update.sequences)
-            yield (f"Generating… {written} tokens so far.", sequences_html(prompt, update.sequences, sampling, ids),
+            yield (f"Generating… {written} tokens so far." if knobs.streams else
+                   f"Beam search is running: step {update.steps} of at most {knobs.max_new_tokens}.",
+                   sequences_html(prompt, update.sequences, sampling, ids),
                    skip, skip, skip, skip)
     finally:
         stop.set()  # also when Gradio closes this generator: the worker stops at its next step
