@@ -28,6 +28,9 @@ its final list (a better one came first, or ``early_stopping`` closed the list):
 
 This module only observes and reads one run: running it is
 :mod:`stepgen.generation`, drawing the tree is ``ui/beamtree_view.py``.
+
+A little over the ~300-line guide: the observer and the tree it builds are one
+idea (what generate() did), and the dataclasses are only its plain output.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ Timings take the best of a few repeats, so a busy machine inflates them less.
 Figures are grouped in sections (``--only load,forward`` runs some of them).
 Each section is a function ``section(ctx) -> list[Figure]`` listed in
 :data:`SECTIONS`; this module only measures, it changes nothing.
+
+Longer than the ~300-line guide on purpose: each section is one measurement
+with its own set-up, and they share the context, the table and the targets;
+split, every section would import the same scaffolding.
 """
 
 from __future__ import annotations

@@ -32,6 +32,10 @@ Contrastive search (``penalty_alpha`` > 0) runs on stepgen's own engine
 (:mod:`stepgen.contrastive`; transformers 5 needs hub code for it), in the
 caller's thread, with the same updates and result. DoLa and group beam search
 are not offered (they need hub code that does not run offline).
+
+Just over the ~300-line guide: the runner of generate() with its three paths
+(streamed greedy or sampling, beam search, contrastive search) is one idea; the
+request, the read-out of the tensors and the results are modules of their own.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ default 512): the least recently used entries go first, and an evicted
 sequence is simply recomputed next time. It is thread-safe (forward passes run
 outside the lock) and keyed per loaded model. It keeps token ids, caches and
 logits only: it knows nothing of settings, sampling or text.
+
+Just over the ~300-line guide: the store, its byte budget and its eviction are
+one idea.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Every failure a user can cause (a typo, a missing folder, a corrupt file, the
 hub out of reach) is raised as :class:`ModelLoadError` with a sentence meant
 for people. This module does not decide *which* models may be loaded nor keep
 them around: that is :mod:`stepgen.registry`.
+
+Longer than the ~300-line guide: loading is one idea with several sources (hub
+id, folder, GGUF file, the embedded model) and the warm cache they share; their
+error messages belong next to the loading that raises them.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ state as bytes; never a tensor): a tree of :class:`Branch` paths with undo,
 forking at any generated token and switching between branches. Each function
 returns a new session and leaves the old one untouched. Rendering and
 tokenizing prompts belong elsewhere.
+
+Longer than the ~300-line guide: the step primitive and the session (branches,
+undo, fork) it records into are one idea; rebuilding a session from a link is
+:mod:`stepgen.replay`, the auto-step loop :mod:`stepgen.autostep`.
 """
 
 from __future__ import annotations

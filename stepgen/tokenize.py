@@ -22,6 +22,10 @@ fall back to the tokenizer's offsets (``spans_from`` says which was used).
 
 This module loads no model and renders no HTML; single tokens are rendered by
 :mod:`stepgen.tokens`.
+
+Longer than the ~300-line guide: turning texts and ids into spans, honest
+partial characters and the checks of what a tokenizer can take are one idea,
+used together by every tab.
 """
 
 from __future__ import annotations

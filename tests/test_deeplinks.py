@@ -336,6 +336,34 @@ def test_a_playground_link_replays_its_output(browser: object, app_url: str, cli
         page.context.close()
 
 
+@pytest.mark.browser
+def test_share_after_a_random_seed_gives_a_link_to_the_same_text(browser: object, app_url: str) -> None:
+    page = open_link(browser, f"{app_url}/?tab=playground")
+    try:
+        page.locator("#pg-preset").get_by_text("precise sampling").click()
+        page.wait_for_function("() => document.querySelector('#pg-do-sample input').checked")
+        box = page.locator("#pg-max-new-tokens input[type=number]")
+        box.fill("10")
+        box.press("Enter")
+        page.locator("#pg-run").click()
+        page.locator("#pg-status").get_by_text("Done").wait_for()
+        first = page.eval_on_selector_all("#pg-output .pg-seq:first-child .pg-tok", "ts => ts.map(t => t.dataset.id)")
+        page.locator("#share-button").click()
+        page.wait_for_function("document.querySelector('#share-url textarea, #share-url input').value.includes('?')")
+        link = textbox(page, "share-url").input_value()
+    finally:
+        page.context.close()
+    assert dict(parse_qsl(urlsplit(link).query)).get("seed", "").isdigit(), f"the link has no seed: {link}"
+    again = open_link(browser, link)
+    try:
+        again.locator("#pg-status").get_by_text("Done").wait_for()
+        replayed = again.eval_on_selector_all("#pg-output .pg-seq:first-child .pg-tok",
+                                              "ts => ts.map(t => t.dataset.id)")
+        assert replayed == first, f"the link replayed {replayed}, its author saw {first}"
+    finally:
+        again.context.close()
+
+
 def test_a_preset_in_a_link_sets_its_knobs_and_the_links_own_values_win() -> None:
     from ui import playground_tab
 

@@ -2,21 +2,28 @@
 
 A view is the selected tab, the model, the values of the selected tab's
 shareable controls (prompt, decoding settings, …) and, in the Step tab, the
-path of chosen token IDs::
+path of chosen token IDs and every branch::
 
     /?tab=next-token&model=embedded&prompt=The+capital+of+France+is&temperature=0.7&top_k=5
-    /?tab=step&prompt=Once+upon+a+time&path=11,2232,837
+    /?tab=step&prompt=Once+upon+a+time&path=11,2232,837&branches=11,2232,837;11,40
 
-The URL keys are the names a tab's ``build()`` gives its components, so a tab
-that gains a control gains a URL key without any change here. ``tab``,
-``model`` and ``path`` are reserved. Only the controls whose value differs from
-their start value go into a shared link; keys a tab does not know are ignored.
+The URL keys are the names a tab's ``build()`` gives its components (for the
+knobs, their names in the table of knobs), so a tab that gains a control gains
+a URL key without any change here. ``tab``, ``model``, ``path`` and
+``branches`` are reserved. Only the controls whose value differs from their
+start value go into a shared link; keys a tab does not know are ignored.
 
-This module turns query parameters into component values and back, restores a
-view on page load and renders the "Share" button. It does not compute anything
-a tab shows: after restoring, it asks each tab to recompute through that tab's
-own handlers (they listen to their controls' changes, or this module presses
-the ``run`` button a tab hands over).
+A link is read once, on page load, by one handler (``demo.load`` with the
+request's query parameters): it sets the link's controls and, in the same
+response, every tab's views computed by that tab's ``render`` from exactly
+those values. No other event writes the first view; the tabs' own handlers
+skip the echo of these values (:func:`ui.controls.echo`). A tab that hands over
+a ``replay`` (the playground) runs it after the restore, with the restored
+values, when the link opens that tab. This module computes nothing a tab
+shows: ``render`` and ``replay`` are the tab's.
+
+Longer than the ~300-line guide: reading a link, writing one and the one
+restore handler are one idea, and must agree on every key.
 """
 
 from __future__ import annotations
@@ -244,9 +251,12 @@ class TabView:
     this tab (the playground re-runs its generation)."""
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     """Fills in the values a link implies (the playground's ``preset`` sets its knobs), before the link's own."""
+    share: tuple[Callable[..., dict[str, Any]], list[Any]] | None = None
+    """(function, inputs): the values a shared link should carry, from the controls' values by name and the
+    inputs' values (the playground names the seed its last sampled run drew, so the link replays that text)."""
 
 
-SPECIAL = ("path", "render", "replay", "expand")
+SPECIAL = ("path", "render", "replay", "expand", "share")
 """Entries of a tab's ``build()`` dict that are not URL fields."""
 
 
@@ -260,7 +270,7 @@ def tab_view(tab_id: str, components: Mapping[str, Any]) -> TabView:
         if spec is not None:
             fields[name] = (spec, component)
     return TabView(tab_id, fields, components.get("path"), components.get("render"), components.get("replay"),
-                   components.get("expand"))
+                   components.get("expand"), components.get("share"))
 
 
 def view_values(view: TabView, link: DeepLink) -> tuple[dict[str, Any], list[str]]:
@@ -424,9 +434,17 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                 if other is view:
                     path_value = values[offset]
                 offset += 1
+        for other in tab_views.values():
+            if other.share is not None:
+                count = len(other.share[1])
+                if other is view:
+                    named = other.share[0](dict(zip(view.fields, mine, strict=True)), *values[offset:offset + count])
+                    mine = [named[name] for name in view.fields]
+                offset += count
         return share_url(app_root(request), tab, model, view, mine, *_trail(path_value))
 
-    share.click(make_link, [current_tab, model_state, *flat, *paths], [link_box], api_visibility="private")
+    extras = [component for view in tab_views.values() if view.share is not None for component in view.share[1]]
+    share.click(make_link, [current_tab, model_state, *flat, *paths, *extras], [link_box], api_visibility="private")
     return link_box
 
 

@@ -11,6 +11,9 @@ as JSON.
 This module only converts between widgets and stepgen: tokenizing the prompt
 is transformers' job, the numbers come from :mod:`stepgen.distribution`, the
 figures from :mod:`stepgen.plots`, the words from :mod:`stepgen.explain`.
+
+Longer than the ~300-line guide: the layout, the endpoint and the handlers of
+one tab; its numbers, figures and words live in stepgen.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ result as JSON.
 This module only converts between widgets and stepgen: the run and its numbers
 are :mod:`stepgen.generation`, the script :mod:`stepgen.codegen`. Every piece of
 text that reaches the page goes through ``html.escape``.
+
+Longer than the ~300-line guide: the layout, the endpoint and the streaming
+handler of one tab; the run, presets and experiments live in stepgen.
 """
 
 from __future__ import annotations
@@ -276,6 +279,14 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
                 del _RUNS[key]
 
 
+def _shared_values(values: dict[str, Any], last_seed: int | None) -> dict[str, Any]:
+    """A shared link replays the text on screen: with an empty seed box, it carries the seed the last sampled
+    run drew."""
+    if values.get("do_sample") and not str(values.get("seed") or "").strip() and last_seed is not None:
+        return {**values, "seed": str(last_seed)}
+    return values
+
+
 def _last_seed(seed: int | None) -> str | Any:
     """The seed of the last sampled run, for the seed box (nothing to do before the first one)."""
     return gr.skip() if seed is None else str(seed)
@@ -381,4 +392,5 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     gr.api(generate_api, api_name="generate")
     # a link to this tab re-runs its generation once the knobs are restored (same seed, same text)
     return {"prompt": prompt, "experiment": experiment, "preset": preset, "generate_button": run, "stop": stop,
-            "output": output, **controls, "expand": link_values, "replay": (_run, run_inputs, run_outputs)}
+            "output": output, **controls, "expand": link_values, "replay": (_run, run_inputs, run_outputs),
+            "share": (_shared_values, [last_seed])}

@@ -10,6 +10,10 @@ or Backspace undoes (``ui/step_keys.js``, loaded by this tab itself).
 The ``/step`` endpoint takes one step without session state. This module only
 converts between widgets and :mod:`stepgen.stepping`, which does the work; the
 session lives in a ``gr.State`` as plain data.
+
+Longer than the ~300-line guide: the layout, the endpoint and the many small
+handlers (step, pick, fork, undo, switch, force, auto-step) of one tab; the
+work is stepgen.stepping's.
 """
 
 from __future__ import annotations
