@@ -56,7 +56,9 @@ def _check(page: object, selector: str, what: str) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str) -> None:
+def test_coloured_tokens_are_readable(browser: object, app_url: str, client: object, scheme: str) -> None:
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -68,8 +70,13 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str
         assert is_dark == (scheme == "dark"), f"the page did not switch to the {scheme} theme"
 
         page.get_by_role("tab", name="Tokenizer").click()
-        page.locator("#tok-text textarea").fill("Studying AI is fun 🦀 日本")
+        text = "Studying AI is fun 🦀 日本"
+        page.locator("#tok-text textarea").fill(text)
         page.locator("#tok-text textarea").press("Enter")
+        # the chips of this text, not the example's that the tab opened with
+        typed = page.locator("#tok-text textarea").input_value()  # with the newline Enter put in
+        ids = client.predict(text=typed, api_name="/tokenize")["ids"]
+        expect(page.locator("#tok-ids-out textarea")).to_have_value(str(ids))
         _check(page, "#tok-chips [data-index]", "tokenizer chips")
 
         page.get_by_role("tab", name="Next token").click()
@@ -80,7 +87,7 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, scheme: str
         page.get_by_role("tab", name="Step by step").click()
         for _ in range(4):
             page.get_by_role("button", name="Greedy step").click()
-        page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length >= 4")
+        page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length === 4")
         _check(page, ".step-gen-tok", "generated tokens of the Step tab")
         _check(page, ".step-chip", "candidate chips of the Step tab")
         _check(page, ".step-prompt-tok, #step-text .prob-legend, .step-chip-prob",

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import chart, set_number, wait_for_chart, wait_until_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROMPT = "The capital of France is"
-CHART_DATA = "() => document.querySelector('#next-chart .js-plotly-plot').data.map(trace => Array.from(trace.y))"
 
 
 @pytest.fixture
@@ -34,14 +34,9 @@ def app_page(browser: object, app_url: str, embedded_cache_dir: Path) -> Iterato
     context.close()
 
 
-SETTLED = """() => Array.from(document.querySelectorAll('[data-testid=status-tracker]'))
-    .every(tracker => tracker.classList.contains('hide') || tracker.offsetParent === null)"""
-"""True once no output on the page still shows a progress indicator."""
-
-
 def screenshot(page: object, name: str) -> None:
     DOCS.mkdir(exist_ok=True)
-    page.wait_for_function(SETTLED)  # no half-faded output or timer in the picture
+    wait_until_settled(page)  # no half-faded output or timer in the picture
     page.mouse.move(0, 0)  # no hover effects in the picture
     page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
 
@@ -61,22 +56,12 @@ def run_tokenizer(page: object, client: object) -> None:
 def run_next_token(page: object, client: object) -> None:
     page.get_by_role("tab", name="Next token").click()
     page.locator("#next-prompt textarea").fill(PROMPT)
-    page.wait_for_function(
-        "() => document.querySelector('#next-chart .js-plotly-plot')?.data?.length === 2"
-        " && document.querySelector('#next-reading').innerText.length > 0"
-    )
-    box = page.locator("#next-temperature input[type=number]")
-    box.fill("0.7")
-    box.press("Enter")
+    set_number(page, "next-temperature", "0.7")
     truth = client.predict(prompt=PROMPT, model="embedded", temperature=0.7, top_n=10, api_name="/next_token")
-    want = [candidate["final_prob"] for candidate in truth["candidates"]]
-    # the chart redraws when the new numbers arrive: wait until its final bars are the API's
-    page.wait_for_function(
-        "want => { const y = document.querySelector('#next-chart .js-plotly-plot').data[1].y;"
-        " return want.every((p, i) => Math.abs(y[i] - p) < 1e-6) }",
-        arg=want,
-    )
-    raw, final = page.evaluate(CHART_DATA)
+    # the chart redraws when the new numbers arrive: wait until its bars are the API's
+    wait_for_chart(page, "next-chart", [c["prob"] for c in truth["candidates"]],
+                   [c["final_prob"] for c in truth["candidates"]], what="/next_token with temperature 0.7")
+    raw, final = chart(page, "next-chart")
     for name, shown, exact in [("raw", raw, "prob"), ("final", final, "final_prob")]:
         for bar, candidate in zip(shown, truth["candidates"], strict=False):
             assert abs(bar - candidate[exact]) < 1e-6, (

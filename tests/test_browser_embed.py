@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -64,8 +65,9 @@ def test_the_iframe_shows_the_app_opened_on_its_deep_link(embed_page: object) ->
     frame = embed_page.frame_locator("#stepgen-iframe")
     frame.locator("#model-status :text('Serving')").wait_for()
     assert "GPT2LMHeadModel" in frame.locator("#model-status").inner_text(), "the iframe's app shows no model"
-    selected = frame.get_by_role("tab", selected=True)
-    assert selected.inner_text().strip() == "Next token", f"the iframe's deep link opened {selected.inner_text()!r}"
+    # the tab comes from the link, restored after the page loads: wait for the restore to select it
+    expect(frame.get_by_role("tab", selected=True), "the iframe's deep link did not open Next token").to_have_text(
+        "Next token")
 
 
 def test_the_web_component_renders_the_app_inside_the_page(embed_page: object) -> None:
@@ -73,8 +75,8 @@ def test_the_web_component_renders_the_app_inside_the_page(embed_page: object) -
     element.locator("#model-status :text('Serving')").wait_for()
     assert element.get_by_role("tab", name="Tokenizer").is_visible(), "the web component shows no tabs"
     # the web component reads the deep link from the page's own URL (tab=step above)
-    selected = element.get_by_role("tab", selected=True)
-    assert selected.inner_text().strip() == "Step by step", f"the web component opened {selected.inner_text()!r}"
+    expect(element.get_by_role("tab", selected=True), "the web component did not open Step by step").to_have_text(
+        "Step by step")
     heading = embed_page.locator("#web-component-heading").bounding_box()
     app_box = element.bounding_box()
     assert heading and app_box and app_box["y"] > heading["y"] and app_box["height"] > 200, (

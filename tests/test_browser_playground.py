@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browser_helpers import set_number, wait_until_settled
 
 from stepgen.generation import GenerationRequest, generate
-
-
-IDLE = """() => Array.from(document.querySelectorAll('#playground-tab [data-testid=status-tracker]'))
-    .every(tracker => tracker.classList.contains('hide'))"""
-"""True once nothing the page does on load (restoring a link into the knobs) still covers the controls."""
 
 
 def _open(page: object) -> None:
@@ -19,7 +15,8 @@ def _open(page: object) -> None:
     page.goto(page.url.split("?")[0].rstrip("/") + "/?tab=playground")
     page.wait_for_selector("#model-status :text('Serving')")
     page.wait_for_selector("#pg-run")
-    page.wait_for_function(IDLE, timeout=60_000)
+    # nothing the page does on load (restoring a link into the knobs) still covers the controls
+    wait_until_settled(page, "#playground-tab", timeout=60_000)
 
 
 def _code(page: object) -> str:
@@ -30,12 +27,6 @@ def _code(page: object) -> str:
     return page.locator("#pg-code").inner_text()
 
 
-def _set(page: object, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(value)
-    box.press("Enter")
-
-
 @pytest.mark.browser
 def test_streamed_coloured_text_and_a_real_stop(page: object, long_tiny_dir: Path) -> None:
     _open(page)
@@ -44,8 +35,8 @@ def test_streamed_coloured_text_and_a_real_stop(page: object, long_tiny_dir: Pat
     page.wait_for_function("() => document.querySelector('#model-status').innerText.includes('context 2048')")
     page.locator("#pg-preset").get_by_text("precise sampling").click()
     page.wait_for_function("() => document.querySelector('#pg-do-sample input').checked")
-    _set(page, "pg-max-new-tokens", "1000")
-    _set(page, "pg-min-new-tokens", "1000")
+    set_number(page, "pg-max-new-tokens", "1000")
+    set_number(page, "pg-min-new-tokens", "1000")
     page.locator("#pg-run").click()
     # streamed: tokens appear while the status still says it is generating
     page.wait_for_function("() => document.querySelectorAll('#pg-output .pg-tok').length >= 5")
@@ -68,7 +59,7 @@ def test_beam_preset_shows_several_sequences_config_and_code(page: object) -> No
     _open(page)
     page.locator("#pg-preset").get_by_text("beam search").click()
     page.wait_for_function("() => document.querySelector('#pg-num-beams input[type=number]').value === '4'")
-    _set(page, "pg-temperature", "0.5")
+    set_number(page, "pg-temperature", "0.5")
     page.locator("#pg-run").click()
     page.locator("#pg-status").get_by_text("Done").wait_for()
     page.wait_for_function("() => document.querySelectorAll('#pg-output .pg-seq').length > 0")
@@ -87,7 +78,7 @@ def test_an_invalid_combination_is_refused_and_keeps_the_text(page: object) -> N
     ids = "() => Array.from(document.querySelectorAll('#pg-output .pg-tok')).map(span => span.dataset.id)"
     before = page.evaluate(ids)
     assert before, "the greedy run wrote no tokens"
-    _set(page, "pg-num-return-sequences", "3")
+    set_number(page, "pg-num-return-sequences", "3")
     page.locator("#pg-run").click()
     page.get_by_text("Greedy decoding returns one sequence").first.wait_for()
     assert page.evaluate(ids) == before, "a refused run must leave the last output alone"

@@ -14,9 +14,13 @@ def _open_tab(page: object) -> None:
 
 
 def _ids(page: object) -> list[int]:
-    tokens = page.locator("#step-text .step-tok")
-    page.wait_for_timeout(50)
-    return [int(tokens.nth(i).get_attribute("data-id") or -1) for i in range(tokens.count())]
+    return page.evaluate(IDS)
+
+
+IDS = "() => Array.from(document.querySelectorAll('#step-text .step-tok')).map(e => Number(e.dataset.id ?? -1))"
+"""The ids of the text's tokens (-1 for a prompt token, which carries its id only in its title)."""
+RUNNING = "() => !document.querySelector('#step-text [data-testid=status-tracker]')?.classList.contains('hide')"
+"""True while an event that writes the text (the auto-step run) has not ended, by Gradio's own progress tracker."""
 
 
 def _wait_for_length(page: object, length: int) -> None:
@@ -75,10 +79,17 @@ def test_number_keys_pick_candidates_and_u_undoes(page: object) -> None:
     assert _ids(page)[-1] == expected, "key 3 did not append the third candidate"
     page.keyboard.press("u")
     _wait_for_length(page, start)
-    page.locator("#step-force textarea").fill(" rain")
+    first = int(page.locator("#step-candidates [data-token]").first.get_attribute("data-token"))
+    force = page.locator("#step-force textarea")
+    force.fill(" rain")
     page.keyboard.press("3")  # typing in a text box must not step
-    page.wait_for_timeout(300)
-    assert page.locator("#step-text .step-tok").count() == start, "a key typed into a text box stepped"
+    assert force.input_value() == " rain3", f"the key did not go into the text box: {force.input_value()!r}"
+    # a press outside the box steps by candidate 1; steps are taken in order, so had the 3 stepped, the
+    # first token to arrive would be candidate 3
+    page.locator("#step-explain").click()
+    page.keyboard.press("1")
+    _wait_for_length(page, start + 1)
+    assert _ids(page)[-1] == first, "a key typed into a text box stepped"
 
 
 def test_quick_presses_all_count_in_order(page: object) -> None:
@@ -87,26 +98,33 @@ def test_quick_presses_all_count_in_order(page: object) -> None:
     page.locator("#step-explain").click()  # focus outside any text box
     for key in "11111":  # faster than a step takes: each press waits its turn instead of being dropped
         page.keyboard.press(key)
-    _wait_for_length(page, start + 5)
     for _ in range(3):
         page.keyboard.press("u")
-    _wait_for_length(page, start + 2)
-    page.wait_for_timeout(500)
+    # every click on the tab is taken one at a time, in the order it came: once selecting the first token
+    # shows, every press before it has been taken
+    page.locator("#step-text [data-pos='0']").click()
+    page.wait_for_selector("#step-text .step-selected[data-pos='0']")
     assert page.locator("#step-text .step-tok").count() == start + 2, "quick presses were not all taken, once each"
 
 
-def test_auto_step_streams_and_stop_stops(page: object) -> None:
+def _auto_step_then_stop(page: object) -> tuple[int, list[int]]:
+    """Start a long auto-step run, press Stop once a few tokens came, and wait until the run has ended."""
     _open_tab(page)
     start = page.locator("#step-text .step-tok").count()
-    page.locator("#step-n input").fill("100")
+    page.locator("#step-n input").fill("500")  # at least 25 s of steps: Stop lands long before the end
     page.locator("#step-auto").click()
     page.wait_for_function(f"document.querySelectorAll('#step-text .step-tok').length >= {start + 3}")
-    page.locator("#step-stop").click()
-    page.wait_for_timeout(800)
-    stopped = page.locator("#step-text .step-tok").count()
-    page.wait_for_timeout(800)
-    assert page.locator("#step-text .step-tok").count() == stopped, "text kept growing after Stop"
-    assert start + 3 <= stopped < start + 100, f"auto-step did not stop early: {stopped - start} tokens"
+    # the click event itself: while tokens stream in, the button moves with the growing text, and a pointer
+    # click waits for it to hold still, which under load can be after the run ended
+    page.locator("#step-stop").dispatch_event("click")
+    # the run has ended once Gradio no longer tracks it on the text; nothing it sent lands after that
+    page.wait_for_function(f"() => !({RUNNING})()")
+    return start, _ids(page)
+
+
+def test_auto_step_streams_and_stop_stops(page: object) -> None:
+    start, stopped = _auto_step_then_stop(page)
+    assert start + 3 <= len(stopped) < start + 500, f"auto-step did not stop early: {len(stopped) - start} tokens"
 
 
 def test_a_link_with_a_path_restores_the_steps(page: object, app_url: str) -> None:

@@ -15,6 +15,8 @@ def test_typing_text_shows_chips_counts_and_details(page: object, tiny_gpt2: obj
     text = "It was a dark and stormy"
     expected = tiny_gpt2.tokenizer(text)["input_ids"]
     page.locator("#tok-text textarea").fill(text)
+    # the ids of this text, not of the example the tab opened with: the chips below are this text's
+    expect(page.locator("#tok-ids-out textarea")).to_have_value(str(expected))
     chips = page.locator("#tok-chips .tok-chip")
     expect(chips).to_have_count(len(expected))
     shown = [chips.nth(i).inner_text() for i in range(len(expected))]
@@ -23,7 +25,6 @@ def test_typing_text_shows_chips_counts_and_details(page: object, tiny_gpt2: obj
     expect(counts.locator("[data-kind=tokens] strong")).to_have_text(str(len(expected)))
     expect(counts.locator("[data-kind=characters] strong")).to_have_text(str(len(text)))
     expect(counts.locator("[data-kind=bytes] strong")).to_have_text(str(len(text.encode())))
-    expect(page.locator("#tok-ids-out textarea")).to_have_value(str(expected))
     classes = [chips.nth(i).get_attribute("class") for i in range(2)]
     assert "tok-a" in classes[0] and "tok-b" in classes[1], f"neighbours must alternate colours: {classes}"
 

@@ -8,6 +8,7 @@ installed here, so the Space runs the versions the tests ran.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -15,7 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -120,27 +121,38 @@ def test_python_app_py_with_no_arguments_serves_where_the_environment_says(tiny_
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        config = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                # 127.0.0.2 answers only when the server listens on every address (0.0.0.0), as a Space needs
-                with urllib.request.urlopen(f"http://127.0.0.2:{port}/config", timeout=2) as response:
-                    config = response.read().decode()
-                break
-            except OSError:
-                time.sleep(0.5)
-        if config is None:
-            server.terminate()
-            output = server.communicate(timeout=30)[0]
+        output = serving_output(server, within=120)
+        if "Running on" not in output:
             pytest.fail(f"app.py did not serve on 0.0.0.0:{port}; its output:\n{output[-3000:]}")
+        # 127.0.0.2 answers only when the server listens on every address (0.0.0.0), as a Space needs
+        with urllib.request.urlopen(f"http://127.0.0.2:{port}/config", timeout=10) as response:
+            config = response.read().decode()
         assert '"is_space"' in config or '"components"' in config, f"/config is not a Gradio config: {config[:200]}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             page = response.read().decode()
         assert "<gradio-app" in page, f"the start page is not Gradio's page: {page[:200]}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def serving_output(server: subprocess.Popen, within: float) -> str:
+    """The server's output up to the line where Gradio says it is running (all of it if it ends first).
+
+    A server that neither serves nor ends within ``within`` seconds is stopped, which ends its output.
+    """
+    guard = threading.Timer(within, server.kill)
+    guard.start()
+    lines = []
+    try:
+        for line in server.stdout:
+            lines.append(line)
+            if "Running on" in line:
+                break
+    finally:
+        guard.cancel()
+    return "".join(lines)
