@@ -25,15 +25,6 @@ MAX_TOKENS = 1024
 """The most tokens a link may make the server replay, over all its branches."""
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count
-
-
 def rebuild(loaded: Any, prompt_ids: Sequence[int], branches: Sequence[Sequence[int]], *, current: int = 0,
             settings: DecodingSettings | None = None, seed: int = 0, top_n: int = 10
             ) -> tuple[stepping.Session, str]:
@@ -49,7 +40,7 @@ def rebuild(loaded: Any, prompt_ids: Sequence[int], branches: Sequence[Sequence[
         path = list(path)
         parent, shared = None, 0
         for index, other in enumerate(built):
-            common = _common(other.ids[start:], path)
+            common = stepping.divergence(tuple(other.ids[start:]), tuple(path))
             if common > shared or parent is None:
                 parent, shared = index, common
         base = built[parent] if parent is not None else session.branch
