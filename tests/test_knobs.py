@@ -8,6 +8,7 @@ defaults, and a knob added to the table reaches the controls without another edi
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 
@@ -116,3 +117,35 @@ def test_a_number_knob_refuses_what_is_not_a_finite_number_by_name(value: object
     for spec in NUMERIC:
         with pytest.raises(ValueError, match=f"`{spec.name}` has to be"):
             spec.check(value)
+
+
+@pytest.mark.parametrize("group", ["decoding", "generate"])
+def test_a_knob_added_to_the_table_appears_in_every_tab_and_endpoint_without_another_edit(
+        group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tabs' lists of knobs, their layouts and the endpoints' signatures are all read from the table."""
+    extra = Knob("new_cutoff", "float", 0.0, "A cut-off that does not exist yet.", 0.0, 0.5, 0.05, group=group)
+    monkeypatch.setattr(table, "KNOBS", (*table.KNOBS, extra))
+    monkeypatch.setitem(table.BY_NAME, "new_cutoff", extra)
+    names = "DECODING" if group == "decoding" else "GENERATE_ONLY"
+    monkeypatch.setattr(table, names, (*getattr(table, names), "new_cutoff"))
+    tabs = {"next-token": next_token_tab, "step": step_tab} if group == "decoding" else {}
+    tabs["playground"] = playground_tab
+    try:
+        for module in tabs.values():
+            importlib.reload(module)
+        built = built_tabs()
+        for name, module in tabs.items():
+            component = built[name]["new_cutoff"]
+            assert isinstance(component, gr.Slider) and component.maximum == 0.5, f"{name}: {component!r}"
+        endpoints = [playground_tab.generate_api]
+        if group == "decoding":
+            endpoints += [next_token_tab.next_token_api, step_tab.step_api]
+        for endpoint in endpoints:
+            parameters = list(inspect.signature(endpoint).parameters)
+            assert "new_cutoff" in parameters, f"{endpoint.__name__} lacks the new knob: {parameters}"
+            assert extra.meaning in (endpoint.__doc__ or ""), f"{endpoint.__name__}'s docs do not explain it"
+        assert playground_tab.KNOBS[-1] == "new_cutoff", "a new knob goes last, so positional callers keep working"
+    finally:
+        monkeypatch.undo()
+        for module in tabs.values():
+            importlib.reload(module)

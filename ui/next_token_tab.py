@@ -126,6 +126,8 @@ VIEW_NAMES = ("message", "reading", "chart", "table", "pipeline_chart", "pipelin
 """The outputs of :func:`views`, in order."""
 KNOB_NAMES = ("top_n", *DECODING)
 """The tab's knobs, by name, in the order of the table."""
+MORE_CUTOFFS = ("epsilon_cutoff", "eta_cutoff")
+"""Knobs folded into the "More cut-offs" accordion; every other knob of the table is shown open."""
 
 
 def _distribution(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, DecodingSettings, Distribution]:
@@ -308,14 +310,12 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                             "only the tokens before it.")
                 scored = gr.HTML(elem_id="next-score")
         with gr.Column(scale=1, min_width=280, elem_id="next-settings"):
-            knobs: dict[str, Any] = {}
-            for name in KNOB_NAMES:
-                if name == "epsilon_cutoff":
-                    break
-                knobs[name] = control(name, "next")
+            # the table's knobs in its order, the rarely used cut-offs folded away; a new knob shows up on its own
+            first = KNOB_NAMES.index(MORE_CUTOFFS[0])
+            knobs: dict[str, Any] = controls(KNOB_NAMES[:first], "next")
             with gr.Accordion("More cut-offs", open=False):
-                knobs.update(controls(("epsilon_cutoff", "eta_cutoff"), "next"))
-            knobs.update(controls(("repetition_penalty", "no_repeat_ngram_size", "bad_words"), "next"))
+                knobs.update(controls(MORE_CUTOFFS, "next"))
+            knobs.update(controls([name for name in KNOB_NAMES if name not in knobs], "next"))
             knobs = {name: knobs[name] for name in KNOB_NAMES}  # the table's order
             reset = gr.Button("Reset settings", size="sm", elem_id="next-reset")
     with gr.Accordion("The processor pipeline, in generate()'s order", open=True, elem_id="next-pipeline"):

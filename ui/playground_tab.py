@@ -33,7 +33,7 @@ from stepgen.effective import EffectiveConfig, effective_config
 from stepgen.generation import run_ids, stream
 from stepgen.presets import EXPERIMENTS, PRESETS, experiment, experiment_knobs, preset_knobs
 from stepgen.checks import given_seed
-from stepgen.knobs import knob
+from stepgen.knobs import DECODING, GENERATE_ONLY, knob
 from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
 from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
@@ -47,10 +47,17 @@ from ui.render import colour, legend_html, running_html
 EXAMPLE = "It was a dark and stormy night; the"
 SEED_HELP = (f"{knob('seed').meaning} Empty = a new random seed each run (shown after it; 'Use last seed' puts it "
              "here to repeat or share that text).")
-KNOBS = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
-         "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
-         "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed", "penalty_alpha")
-"""The knob controls, in the order the handlers take them (a new knob goes last: positional callers keep working)."""
+_ORDER = ("max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p",
+          "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams",
+          "length_penalty", "early_stopping", "num_return_sequences", "stop_strings", "seed", "penalty_alpha")
+KNOBS = (*_ORDER, *(name for name in (*DECODING, *GENERATE_ONLY) if name not in _ORDER))
+"""The knob controls, in the order the handlers and ``/generate``'s positional callers take them: the order they
+were added in, then any knob of the table not named here yet (so a new one goes last and needs no edit here)."""
+_LAID_OUT = ("max_new_tokens", "min_new_tokens", "stop_strings", "do_sample", "seed", "temperature", "top_k",
+             "penalty_alpha", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "repetition_penalty",
+             "no_repeat_ngram_size", "bad_words", "num_beams", "length_penalty", "early_stopping",
+             "num_return_sequences")
+"""The knobs the column below places by hand; the others follow at its end, in the table's order."""
 FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a stop string",
           "length": "max_new_tokens", "stopped": "you pressed Stop", "running": "still writing"}
 LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
@@ -372,7 +379,8 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                 for name in ("typical_p", "epsilon_cutoff", "eta_cutoff"):
                     controls[name] = control(name, "pg")
             for name in ("repetition_penalty", "no_repeat_ngram_size", "bad_words", "num_beams", "length_penalty",
-                         "early_stopping", "num_return_sequences"):
+                         "early_stopping", "num_return_sequences",
+                         *(name for name in KNOBS if name not in _LAID_OUT)):
                 controls[name] = control(name, "pg")
     controls = {name: controls[name] for name in KNOBS}
     seed = controls["seed"]
