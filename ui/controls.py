@@ -19,7 +19,9 @@ from typing import Any
 
 import gradio as gr
 
-from stepgen.knobs import Knob, knob
+from stepgen.distribution import check_top_n
+from stepgen.knobs import DECODING, Knob, knob
+from stepgen.settings import DecodingSettings
 
 PLACEHOLDERS = {"bad_words": "e.g. night, rain", "stop_strings": "e.g. ., \\n"}
 LABELS = {"bad_words": "bad words (bad_words_ids)", "top_n": "top N shown"}
@@ -92,6 +94,14 @@ def parsed(name: str, value: Any) -> Any:
     if kind == "strings":
         return split_strings(value) if isinstance(value, str) or value is None else value
     return value
+
+
+def decoding(knobs: Mapping[str, Any], top_n: int) -> tuple[DecodingSettings, int]:
+    """The decoding settings and the number of candidates that knob values describe (by name, as the knobs take
+    them: see :func:`parsed`; absent ones at their defaults, ``top_n`` if that knob is absent); ValueError naming a
+    bad one."""
+    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING if name in knobs})
+    return settings, check_top_n(knobs.get("top_n", top_n))
 
 
 def values(data: Mapping[Any, Any], named: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from stepgen.scoring import TextScore, score
 from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
-from ui.controls import control, controls, echo, joined, parsed
+from ui.controls import control, controls, decoding, echo, joined, parsed
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
 from ui.render import colour, legend_html, running_html
@@ -132,8 +132,7 @@ MORE_CUTOFFS = ("epsilon_cutoff", "eta_cutoff")
 
 def _distribution(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, DecodingSettings, Distribution]:
     """The model, the settings and the distribution the knobs describe (ValueError naming a bad one)."""
-    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING if name in knobs})
-    top_n = check_top_n(knobs.get("top_n", DEFAULT_TOP_N))
+    settings, top_n = decoding(knobs, DEFAULT_TOP_N)
     loaded = get_model(model_name)
     return loaded, settings, next_token(loaded, prompt_ids(loaded, prompt), settings, top_n=top_n)
 
@@ -230,8 +229,7 @@ def _next_token_api(
     `final_prob` the probability after every setting (what sampling draws from). With `samples`, also
     "draws": {"n", "seed", "counts": [{"id", "text", "count"}]} (the most drawn first).
     """
-    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING})
-    top_n = check_top_n(knobs["top_n"])
+    settings, top_n = decoding(knobs, DEFAULT_TOP_N)
     samples = 0 if samples is None else samples
     if samples != 0:  # 0 asks for none; anything else is checked as the number of draws
         stepping.check_draws(samples)

@@ -28,7 +28,6 @@ import gradio as gr
 from stepgen import stepping
 from stepgen.autostep import auto_steps
 from stepgen.checks import check_seed, pick_seed
-from stepgen.distribution import check_top_n
 from stepgen.replay import rebuild
 from stepgen.inputs import prompt_ids
 from stepgen.registry import default_model, get_model
@@ -38,7 +37,7 @@ from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
 from ui.endpoints import knob_endpoint
 from ui.errors import message, user_errors
-from ui.controls import control, echo, parsed
+from ui.controls import control, decoding, echo, parsed
 from ui.render import colour, legend_html, running_html, token_html
 
 EXAMPLES = ["It was a dark and stormy", "The quick brown fox jumped over", "Studying AI is", "Once upon a time"]
@@ -186,8 +185,7 @@ KNOB_NAMES = (*DECODING, "top_n")
 
 def _settings(knobs: dict[str, Any]) -> tuple[DecodingSettings, int]:
     """The settings and the number of candidates the knobs (by name, as their controls hold them) describe."""
-    settings = DecodingSettings.from_dict({name: parsed(name, knobs[name]) for name in DECODING})
-    return settings, check_top_n(knobs["top_n"])
+    return decoding({name: parsed(name, value) for name, value in knobs.items()}, DEFAULT_TOP_N)
 
 
 def _seed(value: Any) -> int:
@@ -389,8 +387,7 @@ def _step_api(
     /next_token returns it), "seed", "model", "reused_tokens", "computed_tokens"} where the last two say how many
     tokens of the cached prefix the next distribution reused and how many went through the model.
     """
-    settings = DecodingSettings.from_dict({name: knobs[name] for name in DECODING})
-    top_n = check_top_n(knobs["top_n"])
+    settings, top_n = decoding(knobs, DEFAULT_TOP_N)
     loaded = get_model(model or default_model())
     ids = prompt_ids(loaded, prompt, token_ids)
     if not isinstance(strategy, str):
