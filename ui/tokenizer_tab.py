@@ -26,6 +26,7 @@ from stepgen.chat import chat
 from stepgen.loading import LoadedModel
 from stepgen.registry import default_model, get_model, get_registry
 from stepgen.tokens import visible
+from ui.controls import echo
 from ui.errors import user_errors
 from ui.render import token_html
 
@@ -389,17 +390,17 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     main_outputs = [main.chips, main.counts, main.details, main.state, ids_out]
     shown = gr.State(None)
-    """The text the chips were computed from (see _edited)."""
+    """The text the chips were computed from, as ``{"text": ...}`` (see _edited)."""
 
     def _showing(text_value: str, add: bool, whitespace: bool, merged: bool, model: str) -> tuple[Any, ...]:
-        return (*_show_text(text_value, add, whitespace, merged, model), text_value)
+        return (*_show_text(text_value, add, whitespace, merged, model), {"text": text_value})
 
     def _edited(event: gr.EventData, text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
-                showing: str | None) -> tuple[Any, ...]:
+                showing: dict[str, str] | None) -> tuple[Any, ...]:
         """The chips for what is on screen, after a person's edit. A text box reports deletions and pastes
         only as .change, which a value set by the program (a link) fires too, possibly before the boxes are
         set: a change to the very text the chips already show is skipped."""
-        if event.target is text and showing == text_value:
+        if echo(event.target, {"text": text_value}, {"text": text}, showing):
             return tuple(gr.skip() for _ in range(len(main_outputs) + 1))
         return _showing(text_value, add, whitespace, merged, model)
 
@@ -430,7 +431,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         view = _show_text(values.get("text", text.value), values.get("add_special_tokens", add_special.value),
                           values.get("show_whitespace", show_whitespace.value), values.get("merge", merge.value),
                           model_name)
-        return {**dict(zip(main_outputs, view, strict=True)), shown: values.get("text", text.value)}
+        return {**dict(zip(main_outputs, view, strict=True)), shown: {"text": values.get("text", text.value)}}
 
     return {
         "render": (render, [*main_outputs, shown]),
