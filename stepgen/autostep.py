@@ -64,7 +64,11 @@ def _run(
             return
         started = time.perf_counter()
         session, result = advance(loaded, session, settings, strategy, top_n=top_n, store=store)
-        time.sleep(max(0.0, interval - (time.perf_counter() - started)))
+        pause = max(0.0, interval - (time.perf_counter() - started))
+        if isinstance(stop, threading.Event):
+            stop.wait(pause)  # Stop ends the pause at once
+        else:
+            time.sleep(pause)
         yield session, result
         if result.step.token_id == eos or len(session.ids) >= loaded.context_length:
             return

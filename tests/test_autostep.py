@@ -84,6 +84,35 @@ def test_the_stop_flag_stops_it_before_the_next_step(tiny_gpt2: Any) -> None:
     assert not list(auto_steps(loaded, session(loaded), GREEDY, "greedy", 10, stop=stop)), "a set flag allows no step"
 
 
+def test_stop_during_a_step_shows_that_step_and_ends_the_pause(tiny_gpt2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop pressed while a step is computed: that step still comes out (the page shows what the session holds),
+    the pause after it ends at once (an hour-long interval would otherwise hold the run), and no step follows."""
+    from stepgen import autostep
+
+    loaded = with_eos(tiny_gpt2, None)
+    stop = threading.Event()
+    advance = autostep.advance
+
+    def pressed_during(*args: Any, **kwargs: Any) -> Any:
+        result = advance(*args, **kwargs)
+        stop.set()
+        return result
+
+    monkeypatch.setattr(autostep, "advance", pressed_during)
+    start = session(loaded)
+    done = threading.Event()
+    out: list[Any] = []
+
+    def run() -> None:
+        out.extend(auto_steps(loaded, start, GREEDY, "greedy", 10, stop=stop, interval=3600))
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(60), "the pause after the step did not end when Stop was set"
+    assert len(out) == 1, f"the step under way when Stop came should come out, and no other: {len(out)}"
+    assert len(out[0][0].ids) == len(start.ids) + 1, "the step that came out is not one token longer"
+
+
 def test_a_callable_can_be_the_stop_flag(tiny_gpt2: Any) -> None:
     loaded = with_eos(tiny_gpt2, None)
     seen: list[int] = []

@@ -127,6 +127,16 @@ def test_auto_step_streams_and_stop_stops(page: object) -> None:
     assert start + 3 <= len(stopped) < start + 500, f"auto-step did not stop early: {len(stopped) - start} tokens"
 
 
+def test_a_step_after_stop_adds_one_token_to_the_text_shown(page: object) -> None:
+    """A step computed while Stop arrives is shown, so the session holds exactly the text on screen."""
+    _, stopped = _auto_step_then_stop(page)
+    page.locator("#step-explain").click()  # focus outside any text box
+    page.keyboard.press("1")
+    _wait_for_length(page, len(stopped) + 1)
+    after = _ids(page)
+    assert after[:-1] == stopped, f"the step after Stop changed the text before it: {stopped} -> {after}"
+
+
 def test_a_link_with_a_path_restores_the_steps(page: object, app_url: str) -> None:
     page.goto(f"{app_url}/?tab=step&prompt=It+was+a+dark&path=5,6,7")
     page.wait_for_function("document.querySelectorAll('#step-text .step-gen-tok').length === 3")

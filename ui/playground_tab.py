@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ from ui.beamtree_view import beam_tree_html
 from ui.controls import control
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
+from ui import runs
 from ui.render import colour, legend_html, running_html
 
 EXAMPLE = "It was a dark and stormy night; the"
@@ -61,11 +61,6 @@ _LAID_OUT = ("max_new_tokens", "min_new_tokens", "stop_strings", "do_sample", "s
 FINISH = {"eos": "the model wrote its end-of-sequence token", "stop_string": "a stop string",
           "length": "max_new_tokens", "stopped": "you pressed Stop", "running": "still writing"}
 LINE_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
-
-_RUNS: dict[str, threading.Event] = {}
-"""The stop flag of each session's current run, by session hash."""
-_RUNS_LOCK = threading.Lock()
-
 
 # --- knobs -> request ------------------------------------------------------------
 
@@ -251,13 +246,10 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
     knobs = request_from_controls(controls)  # a bad knob stops here, before any work
     loaded = get_model(model)
     ids = run_ids(loaded, prompt, knobs)  # an empty or too long prompt too, before the page shows "Generating…"
-    key = request.session_hash if request is not None else ""
-    stop = threading.Event()
-    with _RUNS_LOCK:
-        _RUNS[key] = stop
     sampling = knobs.do_sample
     skip = gr.skip()
-    try:
+    # the flag is also set when Gradio closes this generator: the worker stops at its next step
+    with runs.running(request, "generate") as stop:
         yield ("Generating…" if knobs.streams else "Beam search is running: transformers cannot stream it, the "
                "result appears when it is done.", sequences_html(prompt, (), sampling), None,
                effective_html(effective_config(loaded, knobs)), "", skip)
@@ -279,11 +271,6 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
                    f"Beam search is running: step {update.steps} of at most {knobs.max_new_tokens}.",
                    sequences_html(prompt, update.sequences, sampling, ids),
                    skip, skip, skip, skip)
-    finally:
-        stop.set()  # also when Gradio closes this generator: the worker stops at its next step
-        with _RUNS_LOCK:
-            if _RUNS.get(key) is stop:
-                del _RUNS[key]
 
 
 def _shared_values(values: dict[str, Any], last_seed: int | None) -> dict[str, Any]:
@@ -301,10 +288,7 @@ def _last_seed(seed: int | None) -> str | Any:
 
 def _stop(request: gr.Request) -> None:
     """Stop this session's run (if any) at its next step."""
-    with _RUNS_LOCK:
-        stop = _RUNS.get(request.session_hash if request is not None else "")
-    if stop is not None:
-        stop.set()
+    runs.stop(request, "generate")
 
 
 def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[str, Any]]:

@@ -35,6 +35,7 @@ from stepgen.knobs import DECODING
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
+from ui import runs
 from ui.endpoints import knob_endpoint
 from ui.errors import message, user_errors
 from ui.controls import control, decoding, echo, parsed
@@ -344,15 +345,24 @@ def _reseed(session: stepping.Session | None, seed: Any) -> stepping.Session | N
 
 
 @user_errors
-def _auto(model: str, session: stepping.Session | None, selected: int | None, prompt: str, seed: Any, count: Any,
-          mode: str, **knobs: Any) -> Any:
-    """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed."""
+def _auto(request: gr.Request, model: str, session: stepping.Session | None, selected: int | None, prompt: str,
+          seed: Any, count: Any, mode: str, **knobs: Any) -> Any:
+    """Step ``count`` times, streaming the text; stops at the end-of-text token or when Stop is pressed.
+
+    Stop sets this run's flag rather than cancelling the event: the step under way is shown before the run
+    ends, so the text on screen is the session's (a cancelled event could keep a step it never showed)."""
     loaded = get_model(model)
     settings, top_n = _settings(knobs)
     current = _session(loaded, session, prompt, seed)
-    for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
-                                      top_n=top_n):
-        yield _view(loaded, current, selected, settings, top_n, result, knobs=knobs)
+    with runs.running(request, "auto-step") as stop:
+        for current, result in auto_steps(loaded, current, settings, mode, count, interval=AUTO_STEP_INTERVAL,
+                                          top_n=top_n, stop=stop):
+            yield _view(loaded, current, selected, settings, top_n, result, knobs=knobs)
+
+
+def _stop(request: gr.Request) -> None:
+    """End this session's auto-step run after the step it is in."""
+    runs.stop(request, "auto-step")
 
 
 # --- API ----------------------------------------------------------------------------------
@@ -521,9 +531,10 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     branches.input(_switch, inputs_kwargs={**common, "branch": branches}, **queued)
     gr.on([force_button.click, force.submit], _force, inputs_kwargs={**common, "text": force}, **queued)
     seed.change(_reseed, [session, seed], [session], **quiet)
-    running = auto.click(_auto, inputs_kwargs={**common, "count": count, "mode": mode}, outputs=outputs,
-                         api_visibility="private", show_progress="minimal")
-    stop.click(None, None, None, cancels=[running], api_visibility="private")
+    # its own queue slot: Stop must get through while the run it stops holds one
+    auto.click(_auto, inputs_kwargs={**common, "count": count, "mode": mode}, outputs=outputs,
+               api_visibility="private", show_progress="minimal")
+    stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(step_api, api_name="step")
 
     def render(model_name: str, shown: dict[str, Any]) -> dict[Any, Any]:
