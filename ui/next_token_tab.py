@@ -46,7 +46,7 @@ from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 from ui.controls import control, controls, echo, joined, parsed
 from ui.endpoints import knob_endpoint
-from ui.errors import user_errors
+from ui.errors import as_text, user_errors, warn
 from ui.render import colour, legend_html, running_html
 
 EXAMPLES = [
@@ -149,8 +149,8 @@ def views(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, ...
     try:
         loaded, settings, dist = _distribution(model_name, prompt, knobs)
     except ValueError as error:
-        gr.Warning(str(error))
-        return (f"⚠️ {error}", *empty)
+        warn(str(error))
+        return (f"⚠️ {as_text(error)}", *empty)
     return (
         "",
         summary(dist, loaded),
