@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from browser_helpers import wait_until_settled
+from test_deeplinks import open_link
 from test_safety import ANCHOR, HOSTILE
 
 pytestmark = pytest.mark.browser
@@ -29,15 +30,6 @@ SHORT = ANCHOR + " ![x](https://evil.example/i.png) *em*"
 """A hostile value short enough for the tiny model's 128-token context (its tokenizer reads characters)."""
 
 
-def open_page(browser: object, url: str) -> object:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)  # the whole suite shares two cores with the app it drives
-    page.goto(url)
-    page.wait_for_selector("#model-status :text('Serving')")
-    return page
-
-
 def notice_quoting(page: object, words: str) -> str:
     """The text of the first notice that contains ``words`` (waiting for it to appear)."""
     page.wait_for_function("words => [...document.querySelectorAll('.toast-body')].some("
@@ -51,7 +43,7 @@ def assert_nothing_made(page: object, where: str) -> None:
 
 
 def test_a_model_in_a_link_shows_as_text_in_the_notice_and_the_status(browser: object, app_url: str) -> None:
-    page = open_page(browser, f"{app_url}/?{urlencode({'tab': 'next-token', 'model': HOSTILE})}")
+    page = open_link(browser, f"{app_url}/?{urlencode({'tab': 'next-token', 'model': HOSTILE})}")
     try:
         notice = notice_quoting(page, ANCHOR)
         page.wait_for_function("words => document.querySelector('#model-status').innerText.includes(words)",
@@ -67,7 +59,7 @@ def test_a_model_in_a_link_shows_as_text_in_the_notice_and_the_status(browser: o
 
 
 def test_a_bad_setting_in_a_link_is_quoted_as_text(browser: object, app_url: str) -> None:
-    page = open_page(browser, f"{app_url}/?{urlencode({'tab': 'next-token', 'prompt': HOSTILE, 'top_k': HOSTILE})}")
+    page = open_link(browser, f"{app_url}/?{urlencode({'tab': 'next-token', 'prompt': HOSTILE, 'top_k': HOSTILE})}")
     try:
         notice = notice_quoting(page, "`top_k`")
         assert ANCHOR in notice and "![x](https://evil.example/i.png)" in notice, f"the notice reads {notice!r}"
@@ -80,7 +72,7 @@ def test_a_bad_setting_in_a_link_is_quoted_as_text(browser: object, app_url: str
 def test_a_prompt_stop_string_and_banned_word_show_as_text_in_the_playground(browser: object, app_url: str) -> None:
     query = {"tab": "playground", "prompt": SHORT, "stop_strings": HOSTILE, "bad_words": HOSTILE,
              "max_new_tokens": 3}
-    page = open_page(browser, f"{app_url}/?{urlencode(query)}")
+    page = open_link(browser, f"{app_url}/?{urlencode(query)}")
     try:
         try:
             page.wait_for_function("() => /Done|Stopped/.test(document.querySelector('#pg-status')?.innerText ?? '')")
@@ -97,7 +89,7 @@ def test_a_prompt_stop_string_and_banned_word_show_as_text_in_the_playground(bro
 
 def test_a_typed_model_name_in_an_error_shows_as_text(browser: object, app_url: str) -> None:
     """An error raised by a page's own event (compare with another tokenizer) comes escaped for the page."""
-    page = open_page(browser, f"{app_url}/?tab=tokenizer")
+    page = open_link(browser, f"{app_url}/?tab=tokenizer")
     try:
         page.get_by_text("Compare with another tokenizer").click()
         box = page.locator("#tok-compare-model input")

@@ -72,7 +72,8 @@ def summary(dist: Distribution, loaded: Any) -> str:
     greedy_text = quoted(greedy.text) if greedy else f"id {dist.greedy_id}"
     facts = (
         f"entropy **{dist.entropy_bits:.2f} bits** (model) → **{dist.final_entropy_bits:.2f} bits** (after settings)"
-        f" · greedy choice `{greedy_text}` · {dist.n_input_tokens} of {loaded.context_length} context tokens used"
+        f" · greedy choice <code>{as_text(greedy_text)}</code> · {dist.n_input_tokens} of {loaded.context_length} "
+        "context tokens used"
     )
     return f"{reading(dist)}  \n{facts}"
 

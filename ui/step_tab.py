@@ -172,8 +172,8 @@ def branch_info(loaded: Any, session: stepping.Session) -> str:
         at = stepping.divergence(mine, branch.ids)
         theirs = token_text(loaded.tokenizer, branch.ids[at]) if at < len(branch.ids) else "(ends)"
         ours = token_text(loaded.tokenizer, mine[at]) if at < len(mine) else "(ends)"
-        lines.append(f"- branch {index + 1} leaves this one at token {at}: `{visible(theirs)}` instead of "
-                     f"`{visible(ours)}`")
+        lines.append(f"- branch {index + 1} leaves this one at token {at}: <code>{as_text(visible(theirs))}</code> "
+                     f"instead of <code>{as_text(visible(ours))}</code>")
     return f"You are on branch **{session.current + 1}**.\n" + "\n".join(lines)
 
 
