@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.model:
         os.environ["STEPGEN_MODEL"] = args.model
+    if args.host:  # the registry reads where the app listens: beyond loopback, only the offered models load
+        os.environ["GRADIO_SERVER_NAME"] = args.host
     from stepgen.registry import default_model
 
     get_model(default_model())  # load before serving, with progress in the console

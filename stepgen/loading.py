@@ -44,6 +44,8 @@ log = logging.getLogger("stepgen")
 HUB_TIMEOUT_SECONDS = 5.0
 """How long we wait for the hub before saying it is out of reach."""
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+"""Characters a cache folder's name never takes from a model's file name."""
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _CACHE_FORMAT = "1"
 NO_NAME = "No model name given: pick a model or type a hub id, a folder or a .gguf file."
@@ -261,9 +263,19 @@ def _check_gguf_header(path: Path) -> None:
         raise ModelLoadError(f"'{path.name}' is not a GGUF file (it does not start with the GGUF signature).")
 
 
+def cache_folder(path: Path) -> Path:
+    """The warm cache's folder for the GGUF file at ``path``: always one folder directly inside :func:`cache_root`.
+
+    Only the file's stem, reduced to letters, digits, ``.``, ``_`` and ``-``, and its content hash make the
+    name, so no model name (``../``, an absolute path, a separator in a file name) can steer a write elsewhere.
+    """
+    stem = _UNSAFE.sub("_", path.stem).strip(".") or "model"
+    return cache_root() / f"{stem}-{gguf_digest(path)}-v{_CACHE_FORMAT}"
+
+
 def _load_gguf(path: Path, say: Progress, use_cache: bool) -> tuple[Any, Any, bool]:
     _check_gguf_header(path)
-    cached = cache_root() / f"{path.stem}-{gguf_digest(path)}-v{_CACHE_FORMAT}"
+    cached = cache_folder(path)
     if use_cache and (cached / "done").is_file():
         say(f"Loading {path.name} from the warm cache")
         try:

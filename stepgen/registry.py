@@ -4,8 +4,10 @@ A model is loaded once per process, even when many sessions ask for it at the
 same moment: the first asker loads it while the others wait for the same
 object, or for the same error when the load fails (a later request tries
 again). At most ``max_models`` stay loaded; the least recently used one is
-dropped first. ``allowed`` (from ``STEPGEN_ALLOWED_MODELS`` on a public host)
-refuses every other name before anything is read.
+dropped first. ``allowed`` refuses every other name before anything is read:
+the host's ``STEPGEN_ALLOWED_MODELS`` (``*`` opens it to any name), else, on a
+public host (a Space, or a server listening beyond loopback), the models it
+offers, so that no visitor can make it read a local path or download a model.
 
 This module neither knows how to load a model (:mod:`stepgen.loading`) nor
 which model a session is looking at (that is the session's own state).
@@ -44,10 +46,36 @@ def default_model() -> str:
     return EMBEDDED_NAME if embedded_gguf() is not None else "distilgpt2"
 
 
+OPEN = "*"
+"""In ``STEPGEN_ALLOWED_MODELS``: any name may be loaded, even on a public host."""
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""Addresses only this machine reaches."""
+
+
+def offered() -> list[str]:
+    """The models offered with no allowlist: the embedded one when installed, then :data:`HUB_CHOICES`."""
+    names = [EMBEDDED_NAME] if embedded_gguf() is not None else []
+    return names + [name for name in HUB_CHOICES if name not in names]
+
+
+def is_public() -> bool:
+    """True on a Space (``SPACE_ID``) or when the server listens beyond loopback (``GRADIO_SERVER_NAME``)."""
+    host = os.environ.get("GRADIO_SERVER_NAME", "").strip().strip("[]").lower()
+    return bool(os.environ.get("SPACE_ID", "").strip()) or host not in ("", *LOOPBACK)
+
+
 def allowed_from_env() -> tuple[str, ...] | None:
-    """The allowlist in ``STEPGEN_ALLOWED_MODELS`` (comma-separated), or None for no limit."""
+    """The allowlist in ``STEPGEN_ALLOWED_MODELS`` (comma-separated; ``*`` means none), or None for no limit.
+
+    Unset on a public host (:func:`is_public`), it is the offered models and the start-up one.
+    """
     raw = os.environ.get("STEPGEN_ALLOWED_MODELS", "")
-    names = tuple(dict.fromkeys(canonical(part) for part in raw.split(",") if part.strip()))
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if OPEN in parts:
+        return None
+    if not parts and is_public():
+        parts = [default_model(), *offered()]
+    names = tuple(dict.fromkeys(canonical(part) for part in parts))
     return names or None
 
 
@@ -97,10 +125,7 @@ class ModelRegistry:
 
     def choices(self) -> list[str]:
         """Names to offer in a model picker."""
-        if self.allowed is not None:
-            return list(self.allowed)
-        offered = [EMBEDDED_NAME] if embedded_gguf() is not None else []
-        return offered + [name for name in HUB_CHOICES if name not in offered]
+        return list(self.allowed) if self.allowed is not None else offered()
 
     def loaded(self) -> list[str]:
         """Names loaded now, least recently used first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from urllib.parse import parse_qsl, urlsplit
 
 import gradio as gr
@@ -384,7 +385,7 @@ def test_a_path_with_a_bad_token_keeps_the_steps_before_it_and_says_so(tiny_gpt2
     good = [11, 12]
     knobs = {**DecodingSettings().to_dict(), "bad_words": "", "top_n": step_tab.DEFAULT_TOP_N}
     view = step_tab.restore(str(tiny_gpt2.name), "It was", 0, [*good, 10**8, 13], None, **knobs)
-    session, explanation, trail = view[0], view[4], view[-2]
+    session, explanation, trail = view[0], html.unescape(view[4]), view[-2]  # the text the page shows
     assert trail["path"] == good, f"the steps before the bad token were lost: {trail}"
     assert list(session.ids[-2:]) == good, session.ids
     assert "token 3" in explanation and "left out" in explanation and "`token_id`" in explanation, explanation

@@ -6,6 +6,7 @@ The raw and final probabilities are compared with plain transformers (a forward 
 
 from __future__ import annotations
 
+import html
 import inspect
 import json
 import math
@@ -208,6 +209,7 @@ def test_handler_empties_the_views_on_a_bad_setting(tiny_gpt2_dir: Path, name: s
     warnings: list[str] = []
     monkeypatch.setattr(next_token_tab.gr, "Warning", lambda text, *a, **k: warnings.append(text))
     message, *views = next_token_tab._update(str(tiny_gpt2_dir), "Studying AI is", **_controls(**{name: value}))
+    message, warnings = html.unescape(message), [html.unescape(text) for text in warnings]  # the text shown
     assert f"`{name}`" in message and str(value) in message, f"the message must name {name}: {message!r}"
     assert warnings and f"`{name}`" in warnings[0], f"a warning toast naming {name}: {warnings}"
     # no number may stand beside the error: the last good chart was for other settings

@@ -38,7 +38,7 @@ import gradio as gr
 from gradio import route_utils
 
 from ui import header
-from ui.errors import message
+from ui.errors import message, warn
 
 RESERVED = ("tab", "model", "path", "branches")
 """URL keys that are not a tab's control names."""
@@ -402,7 +402,7 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
                 except Exception as error:  # noqa: BLE001 - one tab's failure must not lose the others' views
                     problems.append(message(error))
         for problem in problems:
-            gr.Warning(f"Part of this link was ignored: {problem}")
+            warn(f"Part of this link was ignored: {problem}")
         # Gradio reads an empty dict as one output value, not as "update nothing"
         return out if out else gr.skip()
 

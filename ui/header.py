@@ -13,13 +13,14 @@ import gradio as gr
 
 from stepgen.loading import LoadedModel, ModelLoadError
 from stepgen.registry import default_model, get_model, get_registry
-from ui.errors import user_errors
+from ui.errors import as_text, user_errors, warn
 
 
 def describe(loaded: LoadedModel) -> str:
     facts = loaded.info()
     return (
-        f"**Serving `{facts['name']}`** · {facts['architecture']} · {facts['parameters'] / 1e6:.0f} M parameters · "
+        f"**Serving <code>{as_text(facts['name'])}</code>** · {as_text(facts['architecture'])} · "
+        f"{facts['parameters'] / 1e6:.0f} M parameters · "
         f"context {facts['context_length']} tokens · vocabulary {facts['vocab_size']} · {facts['device']}"
     )
 
@@ -30,8 +31,8 @@ def switch_model(name: str, current: str, progress: gr.Progress = gr.Progress(tr
     try:
         loaded = get_model(name, progress=lambda message: progress(None, desc=message))
     except ModelLoadError as error:
-        gr.Warning(str(error))
-        return current, f"⚠️ {error}  \nStill serving `{current}`."
+        warn(str(error))
+        return current, f"⚠️ {as_text(error)}  \nStill serving <code>{as_text(current)}</code>."
     return loaded.name, describe(loaded)
 
 
@@ -45,7 +46,7 @@ def show_current(current: str) -> str:
     try:
         return describe(get_model(current))
     except ModelLoadError as error:
-        return f"⚠️ {error}"
+        return f"⚠️ {as_text(error)}"
 
 
 @user_errors

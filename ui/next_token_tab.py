@@ -46,7 +46,7 @@ from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 from ui.controls import control, controls, decoding, echo, joined, parsed
 from ui.endpoints import knob_endpoint
-from ui.errors import user_errors
+from ui.errors import as_text, user_errors, warn
 from ui.render import colour, legend_html, running_html
 
 EXAMPLES = [
@@ -72,7 +72,8 @@ def summary(dist: Distribution, loaded: Any) -> str:
     greedy_text = quoted(greedy.text) if greedy else f"id {dist.greedy_id}"
     facts = (
         f"entropy **{dist.entropy_bits:.2f} bits** (model) → **{dist.final_entropy_bits:.2f} bits** (after settings)"
-        f" · greedy choice `{greedy_text}` · {dist.n_input_tokens} of {loaded.context_length} context tokens used"
+        f" · greedy choice <code>{as_text(greedy_text)}</code> · {dist.n_input_tokens} of {loaded.context_length} "
+        "context tokens used"
     )
     return f"{reading(dist)}  \n{facts}"
 
@@ -150,8 +151,8 @@ def views(model_name: str, prompt: str, knobs: dict[str, Any]) -> tuple[Any, ...
     try:
         loaded, settings, dist = _distribution(model_name, prompt, knobs)
     except ValueError as error:
-        gr.Warning(str(error))
-        return (f"⚠️ {error}", *empty)
+        warn(str(error))
+        return (f"⚠️ {as_text(error)}", *empty)
     return (
         "",
         summary(dist, loaded),

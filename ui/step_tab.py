@@ -37,7 +37,7 @@ from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
 from ui import runs
 from ui.endpoints import knob_endpoint
-from ui.errors import message, user_errors
+from ui.errors import as_text, message, user_errors, warn
 from ui.controls import control, decoding, echo, parsed
 from ui.render import colour, legend_html, running_html, token_html
 
@@ -172,8 +172,8 @@ def branch_info(loaded: Any, session: stepping.Session) -> str:
         at = stepping.divergence(mine, branch.ids)
         theirs = token_text(loaded.tokenizer, branch.ids[at]) if at < len(branch.ids) else "(ends)"
         ours = token_text(loaded.tokenizer, mine[at]) if at < len(mine) else "(ends)"
-        lines.append(f"- branch {index + 1} leaves this one at token {at}: `{visible(theirs)}` instead of "
-                     f"`{visible(ours)}`")
+        lines.append(f"- branch {index + 1} leaves this one at token {at}: <code>{as_text(visible(theirs))}</code> "
+                     f"instead of <code>{as_text(visible(ours))}</code>")
     return f"You are on branch **{session.current + 1}**.\n" + "\n".join(lines)
 
 
@@ -215,7 +215,7 @@ def _view(loaded: Any, session: stepping.Session, selected: int | None, settings
         selected,
         text_html(loaded, session, selected),
         chips_html(dist.candidates),
-        (f"⚠️ {html.escape(notice)}\n\n" if notice else "") + explain(session, reused, computed),
+        (f"⚠️ {as_text(notice)}\n\n" if notice else "") + explain(session, reused, computed),
         alternatives_html(loaded, session, selected),
         gr.Radio(choices=branch_choices(loaded, session), value=session.current),
         branch_info(loaded, session),
@@ -511,8 +511,8 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         try:
             return _refresh(**values)
         except gr.Error as error:  # no candidate of the old settings may stay beside the message
-            gr.Warning(message(error))
-            cleared = {candidates: "", explanation: f"⚠️ {html.escape(message(error))}", alternatives: "",
+            warn(message(error))
+            cleared = {candidates: "", explanation: f"⚠️ {as_text(message(error))}", alternatives: "",
                        shown: {name: values[name] for name in knobs}}
             return tuple(cleared.get(component, gr.skip()) for component in outputs)
 
