@@ -3,7 +3,8 @@
 stepgen raises ``ValueError`` (``ModelLoadError`` is one) naming the argument
 and the value; here such errors become ``gr.Error`` so that the browser shows a
 toast and a ``gradio_client`` caller gets the same sentence. Anything else is a
-bug and is left to propagate (Gradio logs it and hides the details).
+bug and is left to propagate (Gradio logs it and hides the details). A message
+that echoes a huge value is cut to :data:`MAX_MESSAGE` characters.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import gradio as gr
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_MESSAGE = 600
+"""The longest message shown whole: one that echoes a page of text or 10,000 ids would bury its sentence."""
+
+
+def readable(text: str) -> str:
+    """``text``, or its first :data:`MAX_MESSAGE` characters and how many more there were."""
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return f"{text[:MAX_MESSAGE]}… ({len(text) - MAX_MESSAGE} more characters)"
+
 
 def user_errors(fn: F) -> F:
     """Turn ``ValueError`` from ``fn`` into ``gr.Error`` with the same message (generators too)."""
@@ -27,7 +38,7 @@ def user_errors(fn: F) -> F:
             try:
                 yield from fn(*args, **kwargs)
             except ValueError as error:
-                raise gr.Error(str(error), print_exception=False) from error
+                raise gr.Error(readable(str(error)), print_exception=False) from error
 
         return stream  # type: ignore[return-value]
 
@@ -36,7 +47,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ValueError as error:
-            raise gr.Error(str(error), print_exception=False) from error
+            raise gr.Error(readable(str(error)), print_exception=False) from error
 
     return call  # type: ignore[return-value]
 
