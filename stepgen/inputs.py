@@ -69,7 +69,7 @@ def prompt_ids(
     loaded: Any, prompt: str = "", token_ids: Any = None, *, room: int = 0, what: str = "text",
 ) -> list[int]:
     """The ids to continue: ``token_ids`` as given, else the prompt as the model's tokenizer encodes it; checked."""
-    if token_ids is not None and (isinstance(token_ids, (str, bytes)) or len(token_ids) > 0):
+    if token_ids is not None and (not isinstance(token_ids, (list, tuple)) or len(token_ids) > 0):
         if prompt:
             raise ValueError("Give either `prompt` or `token_ids`, not both.")
         return check_ids(loaded, token_ids, room=room)

@@ -140,11 +140,15 @@ def resolve(name: str) -> tuple[str, Path | None, str | None]:
         return "embedded", gguf.parent, gguf.name
     path = Path(name).expanduser()
     looks_local = name.startswith(("/", "./", "../", "~", ".\\")) or name.lower().endswith(".gguf")
-    if path.is_file():
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except (OSError, ValueError):  # a name too long for a path, a NUL byte, a lone surrogate: no file there
+        is_file = is_dir = False
+    if is_file:
         if path.suffix.lower() != ".gguf":
             raise ModelLoadError(f"'{name}' is a file but not a .gguf file; give a .gguf file or a model folder.")
         return "gguf", path.resolve().parent, path.name
-    if path.is_dir():
+    if is_dir:
         if (path / "config.json").is_file():
             return "folder", path.resolve(), None
         ggufs = sorted(path.glob("*.gguf"))

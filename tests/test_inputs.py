@@ -26,9 +26,12 @@ def test_a_prompt_becomes_the_ids_its_tokenizer_gives(tiny: Any) -> None:
         ({"token_ids": [7] * 129}, "The text is 129 tokens long, but "),
         ({"prompt": "a " * 300}, "reads at most 128 tokens (its context window); shorten it."),
         ({"token_ids": [7] * 128, "room": 1}, "(its context window) and needs room for at least one more; shorten it."),
+        ({"token_ids": False}, "`token_ids` has to be a list of integers, but is False"),
+        ({"token_ids": 5}, "`token_ids` has to be a list of integers, but is 5"),
+        ({"token_ids": {"a": 1}}, "`token_ids` has to be a list of integers, but holds 'a'"),
     ],
     ids=["both", "id-too-large", "id-negative", "id-not-a-number", "nothing", "ids-too-long", "prompt-too-long",
-         "no-room"],
+         "no-room", "ids-false", "ids-a-number", "ids-a-dict"],
 )
 def test_every_input_is_held_to_the_same_rules(tiny_gpt2: Any, arguments: dict[str, Any], message: str) -> None:
     assert tiny_gpt2.vocab_size == 400 and tiny_gpt2.context_length == 128, "the cases below assume the tiny GPT-2"

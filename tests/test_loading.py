@@ -37,6 +37,10 @@ def test_llama_folder_knows_its_chat_template(tiny_llama: object) -> None:
         ("./no/such/folder", "No file or folder at './no/such/folder'"),
         ("/definitely/missing.gguf", "No file or folder"),
         ("not a model!!", "neither a local folder"),
+        ("/" + "a" * 300, "No file or folder at '/aaa"),  # longer than a file name may be
+        ("./a\x00b", "No file or folder at"),  # a NUL byte
+        ("./\ud83d.gguf", "No file or folder at"),  # a lone surrogate
+        ("a" * 300, "not in the local cache"),  # a hub id, as far as its letters go
     ],
 )
 def test_impossible_names_are_refused_with_a_reason(name: str, message: str) -> None:

@@ -3,7 +3,8 @@
 stepgen raises ``ValueError`` (``ModelLoadError`` is one) naming the argument
 and the value; here such errors become ``gr.Error`` so that the browser shows a
 toast and a ``gradio_client`` caller gets the same sentence. Anything else is a
-bug and is left to propagate (Gradio logs it and hides the details).
+bug and is left to propagate (Gradio logs it and hides the details). A message
+that echoes a huge value is cut to :data:`MAX_MESSAGE` characters.
 
 Gradio renders a notice's message as HTML and a ``gr.Markdown`` as Markdown and
 HTML, and such messages quote what the user typed. :func:`as_text` is the one
@@ -27,6 +28,17 @@ import gradio as gr
 from gradio.context import LocalContext
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_MESSAGE = 600
+"""The longest message shown whole: one that echoes a page of text or 10,000 ids would bury its sentence."""
+
+
+def readable(text: str) -> str:
+    """``text``, or its first :data:`MAX_MESSAGE` characters and how many more there were."""
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return f"{text[:MAX_MESSAGE]}… ({len(text) - MAX_MESSAGE} more characters)"
+
 
 _MARKUP = {ord(char): f"&#{ord(char)};" for char in string.punctuation}
 """Every ASCII punctuation mark as a numeric character reference: HTML reads it as the character, and so does
@@ -57,8 +69,9 @@ def notice_text(text: str) -> str:
 
 
 def _error(error: ValueError) -> gr.Error:
-    raised = gr.Error(notice_text(str(error)), print_exception=False)
-    raised.text = str(error)  # type: ignore[attr-defined]  # the sentence itself, for message()
+    text = readable(str(error))
+    raised = gr.Error(notice_text(text), print_exception=False)
+    raised.text = text  # type: ignore[attr-defined]  # the sentence itself, for message()
     return raised
 
 
