@@ -304,7 +304,8 @@ def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[s
     """Run model.generate() on a prompt with the given knobs; return every sequence with per-token probabilities.
 
     Streams: `predict` returns the final result; `submit` also yields the sequences while they grow (with
-    "status": "running"; beam search only at the end). Cancelling the job stops the work on the server.
+    "status": "running"; beam search shows its sequences only at the end, and its running updates carry
+    "steps", the steps done so far, of at most "max_new_tokens"). Cancelling the job stops the work on the server.
 
     Parameters:
         prompt: the text to continue (encoded by the model's tokenizer as `tokenizer(prompt)` does).
@@ -326,7 +327,10 @@ def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[s
             if update.result is not None:
                 yield {"status": "done", **update.result.to_dict(), "code": python_code(update.result)}
             elif update.status == "running":
-                yield {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
+                running = {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
+                if not knobs.streams:  # beam search shows no text before the end: how far it got instead
+                    running.update(steps=update.steps, max_new_tokens=knobs.max_new_tokens)
+                yield running
 
 
 generate_api = user_errors(knob_endpoint(_generate_api, KNOBS))
