@@ -258,7 +258,7 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             if update.result is not None:
                 result = update.result
                 yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids)
-                       + beam_tree_html(result.beam_tree), entropy_figure(result),
+                       + beam_tree_html(result.beam_tree, prompt, result.model), entropy_figure(result),
                        effective_html(result.effective), python_code(result),
                        result.request.seed if sampling else skip)
                 return
