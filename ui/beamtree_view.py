@@ -7,7 +7,9 @@ that sequence's colour. Under the beams, each column lists the hypotheses that
 finished there with their length-penalised score (the returned ones numbered),
 then the likeliest candidates that were pruned, and all of the step's candidates
 in a fold. The whole view folds too, and scrolls sideways (8 beams by 40 steps
-fit in its height). Given the run's prompt, every node (a beam, a finished
+fit in its height); a zoom (small, normal, large type) and "returned paths
+only" (every other beam faded) are plain form controls the style sheet reads,
+so they need no script and no round trip to the server. Given the run's prompt, every node (a beam, a finished
 hypothesis, a candidate) links to the Step-by-step tab with that prompt and the
 hypothesis's token ids as its ``path`` (see :mod:`ui.deeplinks`), so a learner
 can take over from it; the link opens in a new browser tab, the tree stays.
@@ -148,8 +150,13 @@ def beam_tree_html(tree: Sequence[BeamStep] | None, prompt: str | None = None, m
         "length-penalised score (#1 is the best returned), then the likeliest pruned candidates. Hover for numbers"
         + ("; click any token to take over from that hypothesis in the Step-by-step tab." if prompt is not None
            else "."))
+    zoom = "".join(
+        f'<label><input type="radio" name="bt-zoom" value="{size}" class="bt-zoom-{size}"'
+        f'{" checked" if size == "normal" else ""}> {size}</label>' for size in ("small", "normal", "large"))
+    tools = (f'<div class="bt-tools">zoom: {zoom} <label><input type="checkbox" class="bt-focus"> returned paths '
+             "only</label></div>")
     return (
-        f'<details class="bt-view" open><summary>{html.escape(summary)}</summary>'
+        f'<details class="bt-view" open><summary>{html.escape(summary)}</summary>{tools}'
         f'<div class="bt-scroll"><table class="bt-tree"><thead><tr><th class="bt-row">step</th>{head}</tr></thead>'
         f'<tbody>{"".join(rows)}<tr class="bt-ends"><th class="bt-row">finished</th>{"".join(finished_cells)}</tr>'
         f'<tr class="bt-pruned-row"><th class="bt-row">pruned</th>{"".join(pruned_cells)}</tr></tbody></table>'

@@ -2,7 +2,8 @@
 
 A prompt, presets, and the knobs under their transformers names; Generate
 streams the text token by token (beam search shows its result at the end),
-coloured by each token's probability, with the sequence log-probability and
+coloured by each token's probability (contrastive search: with the candidates
+each token was chosen from), with the sequence log-probability and
 perplexity, an entropy-per-step chart, the effective configuration with
 warnings, and the Python that reproduces the run. Stop sets this session's
 ``threading.Event``, which :mod:`stepgen.generation` checks at every step, so
@@ -39,6 +40,7 @@ from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui.beamtree_view import beam_tree_html
+from ui.contrastive_view import contrastive_html
 from ui.controls import control
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
@@ -235,6 +237,13 @@ def _status(result: GenerationResult) -> str:
             f"{result.seconds:.1f} s.")
 
 
+def _contrastive(sequences: Sequence[GeneratedSequence], request: GenerationRequest) -> str:
+    """What contrastive search weighed at each token (nothing for the other strategies)."""
+    if request.penalty_alpha <= 0 or not sequences:
+        return ""
+    return contrastive_html(sequences[0].tokens, request.penalty_alpha)
+
+
 # --- handlers -------------------------------------------------------------------------
 
 
@@ -258,7 +267,8 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             if update.result is not None:
                 result = update.result
                 yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids)
-                       + beam_tree_html(result.beam_tree, prompt, result.model), entropy_figure(result),
+                       + beam_tree_html(result.beam_tree, prompt, result.model)
+                       + _contrastive(result.sequences, knobs), entropy_figure(result),
                        effective_html(result.effective), python_code(result),
                        result.request.seed if sampling else skip)
                 return
@@ -270,7 +280,7 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             written = sum(len(s.tokens) for s in update.sequences)
             yield (f"Generating… {written} tokens so far." if knobs.streams else
                    f"Beam search is running: step {update.steps} of at most {knobs.max_new_tokens}.",
-                   sequences_html(prompt, update.sequences, sampling, ids),
+                   sequences_html(prompt, update.sequences, sampling, ids) + _contrastive(update.sequences, knobs),
                    skip, skip, skip, skip)
     finally:
         stop.set()  # also when Gradio closes this generator: the worker stops at its next step
