@@ -29,10 +29,12 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.installed-$digest-1" ]; then
   touch "$stamp"
 fi
 
-if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "setup: installing Debian's chromium for the browser tests"
+# The colour emoji font: without it the screenshots show the emoji of the examples as empty boxes.
+emoji_font=/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+if [ "$dev" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -f "$emoji_font" ]; }; then
+  echo "setup: installing Debian's chromium and an emoji font for the browser tests"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  $sudo apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 fi

@@ -94,6 +94,19 @@ def test_generate_streams_and_a_cancelled_job_stops_the_work(client: object, lon
     assert done["status"] == "done" and len(done["sequences"][0]["token_ids"]) <= 3, "the app does not serve after it"
 
 
+def test_beam_search_running_updates_say_how_many_steps_are_done(client: object, long_tiny_dir: Path) -> None:
+    job = client.submit(prompt=PROMPT, model=str(long_tiny_dir), max_new_tokens=60, min_new_tokens=60, num_beams=2,
+                        api_name="/generate")
+    done = job.result()
+    running = [update for update in job.outputs() if update.get("status") == "running"]
+    assert running, "beam search streamed no running update"
+    steps = [update.get("steps") for update in running]
+    assert all(isinstance(n, int) and 1 <= n <= 60 for n in steps), f"steps done of 60 are {steps}"
+    assert steps == sorted(steps), f"the steps done go backwards: {steps}"
+    assert all(update.get("max_new_tokens") == 60 for update in running), f"no max_new_tokens in {running[0]}"
+    assert done["status"] == "done" and len(done["beam_tree"]) == 60, "the run did not end with its 60-step tree"
+
+
 def test_score_gives_each_tokens_probability_and_the_perplexity(client: object, tiny_gpt2: object) -> None:
     from stepgen.scoring import score
 

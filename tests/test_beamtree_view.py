@@ -37,3 +37,18 @@ def test_every_text_is_escaped() -> None:
     page = beam_tree_html([step, BeamStep(step=1, beams=(), candidates=(), finished=())])
     assert "<img" not in page, "a token's text reached the page unescaped"
     assert page.count("&lt;img") >= 4, "a token's text is missing from the page"
+
+
+def test_the_final_scores_shown_are_generates_sequences_scores(tiny_gpt2: object) -> None:
+    request = GenerationRequest.from_dict({"max_new_tokens": 8, "num_beams": 4, "num_return_sequences": 3,
+                                           "length_penalty": 0.5})
+    result = generate(tiny_gpt2, PROMPT, request)
+    page = beam_tree_html(result.beam_tree, PROMPT, result.model)
+    shown = {int(row): (float(score), text) for score, row, text in re.findall(
+        r'<div class="bt-end" data-score="([^"]+)" data-returned="(\d+)">.*?<span class="bt-score">([^<]+)</span>',
+        page, re.S)}
+    assert sorted(shown) == list(range(3)), f"returned sequences shown: {sorted(shown)}"
+    for row, sequence in enumerate(result.sequences):
+        score, text = shown[row]
+        assert abs(score - sequence.beam_score) < 1e-5 and text == f"{sequence.beam_score:.3f}", (
+            f"sequence {row + 1}: the tree shows {text} ({score}), sequences_scores is {sequence.beam_score}")

@@ -299,7 +299,9 @@ def test_the_generate_endpoint_runs_it_and_refuses_bad_knobs_by_name(client: obj
     assert {"prob", "penalty", "score"} <= set(tokens[0]["candidates"][0]), tokens[0]["candidates"][0]
     assert "generated = []" in run["code"], "the copied code is not the contrastive loop"
     for knobs, message in [({"penalty_alpha": 1.5, "top_k": 4}, "`penalty_alpha` has to be a float >= 0 and <= 1"),
-                           ({"penalty_alpha": 0.6}, "`top_k` has to be an integer from 2 to 1000 when")]:
+                           ({"penalty_alpha": -0.1, "top_k": 4}, "`penalty_alpha` has to be a float >= 0 and <= 1"),
+                           ({"penalty_alpha": 0.6}, "`top_k` has to be an integer from 2 to 1000 when"),
+                           ({"penalty_alpha": 0.6, "top_k": 1}, "`top_k` has to be an integer from 2 to 1000 when")]:
         with pytest.raises(AppError) as caught:
             client.predict(prompt=PROMPT, max_new_tokens=5, api_name="/generate", **knobs)
         assert message in str(caught.value), f"{knobs}: {caught.value!s} does not say {message!r}"

@@ -444,3 +444,37 @@ def test_an_empty_prompt_is_refused_before_the_playground_says_generating(tiny_g
     with pytest.raises(gr.Error, match="type a prompt"):
         next(run)
 
+
+
+def test_every_beam_tree_node_links_to_the_step_tab_at_exactly_its_tokens(tiny_gpt2: object) -> None:
+    """A node of the beam tree opens the Step tab with the run's prompt and the hypothesis's token ids as
+    ``path``, so the Step tab shows that prefix token for token (no text is tokenised again)."""
+    import html
+    import re
+
+    from stepgen.generation import generate
+    from ui import step_tab
+    from ui.beamtree_view import beam_tree_html
+
+    prompt = "It was a dark and stormy"
+    result = generate(tiny_gpt2, prompt, GenerationRequest.from_dict(
+        {"max_new_tokens": 6, "num_beams": 3, "num_return_sequences": 2}))
+    page = beam_tree_html(result.beam_tree, prompt, result.model)
+    links = [parse_query(dict(parse_qsl(urlsplit(html.unescape(href)).query)), TABS)
+             for href in re.findall(r'<a class="bt-chip[^"]*" href="([^"]*)"', page)]
+    beams = sum(len(step.beams) for step in result.beam_tree)
+    assert len(links) >= beams, f"{len(links)} linked nodes for {beams} live beams"
+    assert all(link.tab == "step" and link.model == result.model and dict(link.values).get("prompt") == prompt
+               for link in links), f"a node links elsewhere: {links[0]}"
+    paths = {link.path for link in links}
+    for sequence in result.sequences:
+        assert tuple(sequence.token_ids) in paths, f"no node links to returned sequence {sequence.token_ids}"
+    prefixes = {tuple(sequence.token_ids[:n]) for sequence in result.sequences
+                for n in range(1, len(sequence.token_ids) + 1)}
+    assert prefixes <= paths, f"the returned paths' nodes {sorted(prefixes - paths)} have no link"
+    knobs = {**DecodingSettings().to_dict(), "bad_words": "", "top_n": step_tab.DEFAULT_TOP_N}
+    longest = max(paths, key=len)
+    view = step_tab.restore(result.model, prompt, 0, list(longest), None, **knobs)
+    session, explanation = view[0], view[4]
+    assert list(session.ids) == [*result.prompt_ids, *longest], (
+        f"the Step tab shows {list(session.ids)}, the node is {[*result.prompt_ids, *longest]}: {explanation}")

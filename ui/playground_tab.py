@@ -2,7 +2,8 @@
 
 A prompt, presets, and the knobs under their transformers names; Generate
 streams the text token by token (beam search shows its result at the end),
-coloured by each token's probability, with the sequence log-probability and
+coloured by each token's probability (contrastive search: with the candidates
+each token was chosen from), with the sequence log-probability and
 perplexity, an entropy-per-step chart, the effective configuration with
 warnings, and the Python that reproduces the run. Stop sets this session's
 ``threading.Event``, which :mod:`stepgen.generation` checks at every step, so
@@ -38,6 +39,7 @@ from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui.beamtree_view import beam_tree_html
+from ui.contrastive_view import contrastive_html
 from ui.controls import control
 from ui.endpoints import knob_endpoint
 from ui.errors import user_errors
@@ -237,6 +239,13 @@ def _status(result: GenerationResult) -> str:
             f"{result.seconds:.1f} s.")
 
 
+def _contrastive(sequences: Sequence[GeneratedSequence], request: GenerationRequest) -> str:
+    """What contrastive search weighed at each token (nothing for the other strategies)."""
+    if request.penalty_alpha <= 0 or not sequences:
+        return ""
+    return contrastive_html(sequences[0].tokens, request.penalty_alpha)
+
+
 # --- handlers -------------------------------------------------------------------------
 
 
@@ -257,7 +266,8 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             if update.result is not None:
                 result = update.result
                 yield (_status(result), sequences_html(prompt, result.sequences, sampling, ids)
-                       + beam_tree_html(result.beam_tree), entropy_figure(result),
+                       + beam_tree_html(result.beam_tree, prompt, result.model)
+                       + _contrastive(result.sequences, knobs), entropy_figure(result),
                        effective_html(result.effective), python_code(result),
                        result.request.seed if sampling else skip)
                 return
@@ -269,7 +279,7 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             written = sum(len(s.tokens) for s in update.sequences)
             yield (f"Generating… {written} tokens so far." if knobs.streams else
                    f"Beam search is running: step {update.steps} of at most {knobs.max_new_tokens}.",
-                   sequences_html(prompt, update.sequences, sampling, ids),
+                   sequences_html(prompt, update.sequences, sampling, ids) + _contrastive(update.sequences, knobs),
                    skip, skip, skip, skip)
 
 
@@ -295,7 +305,8 @@ def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[s
     """Run model.generate() on a prompt with the given knobs; return every sequence with per-token probabilities.
 
     Streams: `predict` returns the final result; `submit` also yields the sequences while they grow (with
-    "status": "running"; beam search only at the end). Cancelling the job stops the work on the server.
+    "status": "running"; beam search shows its sequences only at the end, and its running updates carry
+    "steps", the steps done so far, of at most "max_new_tokens"). Cancelling the job stops the work on the server.
 
     Parameters:
         prompt: the text to continue (encoded by the model's tokenizer as `tokenizer(prompt)` does).
@@ -317,7 +328,10 @@ def _generate_api(prompt: str, model: str = "", **knobs: Any) -> Iterator[dict[s
             if update.result is not None:
                 yield {"status": "done", **update.result.to_dict(), "code": python_code(update.result)}
             elif update.status == "running":
-                yield {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
+                running = {"status": "running", "sequences": [sequence.to_dict() for sequence in update.sequences]}
+                if not knobs.streams:  # beam search shows no text before the end: how far it got instead
+                    running.update(steps=update.steps, max_new_tokens=knobs.max_new_tokens)
+                yield running
 
 
 generate_api = user_errors(knob_endpoint(_generate_api, KNOBS))
