@@ -97,6 +97,8 @@ class Distribution:
     n_input_tokens: int
     final_probs: torch.Tensor = field(repr=False, compare=False)
     """The whole final distribution (vocabulary-sized), for drawing a token."""
+    cut_mass: float = 0.0
+    """The model's raw probability on the tokens the settings left no chance (final probability 0)."""
 
     @property
     def vocab_size(self) -> int:
@@ -270,6 +272,7 @@ def from_logits(
         settings=settings,
         n_input_tokens=len(ids),
         final_probs=final[0],
+        cut_mass=float(raw[final[0] == 0].sum()),
     )
 
 

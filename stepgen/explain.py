@@ -42,6 +42,35 @@ def percent(prob: float) -> str:
     return "<0.1%" if prob > 0 else "0%"
 
 
+def _setting(dist: Distribution, name: str) -> str:
+    """``name=value`` of one setting at work (a list, such as ``bad_words``, by its name alone)."""
+    value = getattr(dist.settings, name, None)
+    return f"{name}={value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else name
+
+
+def effect(dist: Distribution) -> str:
+    """One line on what the settings did to the model's distribution: which ones, how much probability they
+    cut, and the model's favourite before and after (``top_k=5 cut 26% of the mass; ' night' 97% → 100%``)."""
+    names = [_setting(dist, stage.name) for stage in dist.stages]
+    if dist.settings.greedy:
+        names.append("temperature=0 (greedy)")
+    top = min(dist.candidates, key=lambda c: c.rank)
+    favourite = f"{quoted(top.text)} {percent(top.prob)} → {percent(top.final_prob)}"
+    if not names:
+        return f"Your settings leave the model's distribution as it is: {quoted(top.text)} {percent(top.prob)}."
+    final_top = max(dist.candidates, key=lambda c: c.final_prob)
+    if final_top.id != top.id:
+        favourite += f", now {quoted(final_top.text)} leads with {percent(final_top.final_prob)}"
+    moved = sum(stage.moved_mass for stage in dist.stages)
+    if dist.cut_mass > 0:
+        what = f"cut {percent(dist.cut_mass)} of the mass"
+    elif moved > 0:
+        what = "cut nothing but reshaped the rest"
+    else:
+        what = "changed nothing here"
+    return f"{', '.join(names)} {what}; {favourite}."
+
+
 def effective_choices(entropy_bits: float) -> float:
     """2**entropy: the number of equally likely tokens that would be as uncertain."""
     return 2.0**entropy_bits

@@ -183,6 +183,15 @@ def panel_title(name: str, survivors: int, vocab_size: int, removed_mass: float 
     return f"{name} · {left} left{cut}"
 
 
+TICK_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5)
+
+
+def inner_ticks(top: float, most: int = 3) -> list[float]:
+    """Round tick values strictly inside (0, ``top``), at most ``most`` of them and none near the right end."""
+    step = next((step for step in TICK_STEPS if top / step <= most + 1), 0.5)
+    return [round(step * k, 4) for k in range(1, int(top / step) + 1) if step * k < 0.9 * top] or [round(top / 2, 4)]
+
+
 def pipeline_figure(dist: Distribution, *, panel_height: int = 260) -> go.Figure:
     """Small multiples: the candidates after each processor in ``generate()``'s order (raw first)."""
     labels = token_labels(dist.candidates)
@@ -220,8 +229,11 @@ def pipeline_figure(dist: Distribution, *, panel_height: int = 260) -> go.Figure
     _base_layout(fig, panel_height * rows)
     fig.update_layout(bargap=0.2, margin={"t": 50})
     peak = max((max(probs) for _, probs in panels if probs), default=1.0)
-    fig.update_xaxes(tickformat=".0%", range=[0, min(1.0, peak * 1.1) or 1.0], gridcolor=GRID_COLOR)
-    fig.update_yaxes(type="category", autorange="reversed")
+    top = min(1.0, peak * 1.1) or 1.0
+    # no label at either end of a panel: one panel's "100%" would otherwise run into the next one's "0%"
+    fig.update_xaxes(tickformat=".0%", range=[0, top], tickmode="array", tickvals=inner_ticks(top),
+                     gridcolor=GRID_COLOR)
+    fig.update_yaxes(type="category", autorange="reversed", dtick=1)  # every row labelled, none skipped
     fig.update_annotations(font={"size": 12})
     return fig
 

@@ -150,6 +150,19 @@ def visible(text: str, *, keep_newlines: bool = False, keep_spaces: bool = False
     the words). Escaping for a page is the UI's business.
     """
     out: list[str] = []
+    for index, part in enumerate(_HEX_RUN.split(text)):
+        if index % 2:  # a run of loose bytes (see readable): its separators are not spaces of the text
+            out.append(part)
+        else:
+            _mark(part, out, keep_newlines, keep_spaces)
+    return "".join(out)
+
+
+_HEX_RUN = re.compile(r"(<[0-9A-F]{2}(?: [0-9A-F]{2})*>)")
+"""A run of bytes that is no whole character, as :func:`readable` writes it (``<F0 9F>``)."""
+
+
+def _mark(text: str, out: list[str], keep_newlines: bool, keep_spaces: bool) -> None:
     for char in text:
         if char == " " and keep_spaces:
             out.append(char)
@@ -160,4 +173,3 @@ def visible(text: str, *, keep_newlines: bool = False, keep_spaces: bool = False
             out.append(f"\\x{ord(char):02x}")
         else:
             out.append(char)
-    return "".join(out)

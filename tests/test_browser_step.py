@@ -27,6 +27,20 @@ def _wait_for_length(page: object, length: int) -> None:
     page.wait_for_function(f"document.querySelectorAll('#step-text .step-tok').length === {length}")
 
 
+NEAR = 200
+"""How far (CSS pixels) below the selected token its alternatives may start: a line or two of text, not a screen."""
+
+
+def _assert_next_to(page: object, token: object, alternatives: object) -> None:
+    """The alternatives of a selected token show on the screen, just below it, without scrolling."""
+    selected, shown = token.bounding_box(), alternatives.bounding_box()
+    height = page.viewport_size["height"]
+    assert shown["y"] >= 0 and shown["y"] + shown["height"] <= height, (
+        f"the alternatives are off the screen: at y={shown['y']:.0f} in a {height} px high window")
+    gap = shown["y"] - (selected["y"] + selected["height"])
+    assert 0 <= gap <= NEAR, f"the alternatives are {gap:.0f} px from the selected token (at most {NEAR} expected)"
+
+
 def test_click_undo_fork_and_switch_back(page: object) -> None:
     _open_tab(page)
     start = page.locator("#step-text .step-tok").count()
@@ -51,8 +65,10 @@ def test_click_undo_fork_and_switch_back(page: object) -> None:
     _wait_for_length(page, start + 2)
     original = _ids(page)
 
-    page.locator(f"#step-text [data-pos='{start}']").click()
+    token = page.locator(f"#step-text [data-pos='{start}']")
+    token.click()
     page.wait_for_selector("#step-alts .step-chip.step-current")
+    _assert_next_to(page, token, page.locator("#step-alts .step-chip.step-current"))
     alternative = page.locator("#step-alts .step-chip:not(.step-current)").first
     forked_id = int(alternative.get_attribute("data-token"))
     alternative.click()
@@ -154,3 +170,14 @@ def test_a_link_with_only_a_prompt_opens_on_that_prompt(page: object, app_url: s
     page.wait_for_selector("#step-candidates [data-token]")
     assert page.evaluate(shown) == ids, "the page-load view replaced the link's prompt"
     assert page.locator("#step-text .step-gen-tok").count() == 0, "a link without a path generated tokens"
+
+
+def test_appending_a_forced_text_empties_its_box(page: object) -> None:
+    _open_tab(page)
+    start = page.locator("#step-text .step-tok").count()
+    force = page.locator("#step-force textarea")
+    force.fill(" and")
+    page.locator("#step-force-button").click()
+    page.wait_for_function(f"document.querySelectorAll('#step-text .step-tok').length > {start}")
+    page.wait_for_function("() => document.querySelector('#step-force textarea').value === ''")
+    assert force.input_value() == "", f"the appended text stayed in the box: {force.input_value()!r}"

@@ -7,6 +7,7 @@ import pytest
 from stepgen.generation import generate
 from stepgen.presets import (
     EXPERIMENTS,
+    Claim,
     KEPT_BY_PRESETS,
     PRESETS,
     experiment,
@@ -16,6 +17,7 @@ from stepgen.presets import (
 )
 from stepgen.repetition import first_repeat, repeats
 from stepgen.request import GenerationRequest
+from stepgen.results import GeneratedSequence, TokenInfo
 
 
 def run(loaded: object, name: str) -> object:
@@ -97,3 +99,48 @@ def test_the_embedded_model_shows_each_sampling_idea(embedded: object) -> None:
     assert cool < 1.0 < hot, f"temperature 0.3 should leave little choice and 1.6 a lot: {cool:.2f} vs {hot:.2f} bits"
     stopped = run(embedded, "Stop at a sentence's end: stop_strings").sequences[0]
     assert stopped.finish in ("stop_string", "eos") and (stopped.finish == "eos" or stopped.text.endswith(".")), stopped
+
+
+def _text(ids: list[int], text: str = "", finish: str = "length", rank: int = 1) -> GeneratedSequence:
+    tokens = tuple(TokenInfo(i, "", 0.5, 0.5, rank, 1.0, 1.0, -0.7) for i in ids)
+    return GeneratedSequence(token_ids=tuple(ids), text=text, tokens=tokens, logprob=-1.0, finish=finish)
+
+
+@pytest.mark.parametrize(
+    ("claim", "texts", "holds"),
+    [
+        (Claim("repeats", 6), [_text([1, 2, 3, 1, 2, 3])], True),
+        (Claim("repeats", 5), [_text([1, 2, 3, 1, 2, 3])], False),  # the repeat completes at token 5, not before
+        (Claim("never repeats"), [_text([1, 2, 3, 4, 1, 2])], True),
+        (Claim("never repeats"), [_text([1, 2, 3, 1, 2, 3])], False),
+        (Claim("share first", 2), [_text([1, 2, 3]), _text([1, 2, 4])], True),
+        (Claim("share first", 3), [_text([1, 2, 3]), _text([1, 2, 4])], False),
+        (Claim("differ within", 3), [_text([1, 2, 3]), _text([1, 2, 4])], True),
+        (Claim("differ within", 2), [_text([1, 2, 3]), _text([1, 2, 4])], False),
+        (Claim("ranks within", 50), [_text([1], rank=50)], True),
+        (Claim("ranks within", 50), [_text([1], rank=51)], False),
+        (Claim("avoids", text="Paris"), [_text([1], " Lyon")], True),
+        (Claim("avoids", text="Paris"), [_text([1], " Paris")], False),
+        (Claim("stops at", text="."), [_text([1], " end."), _text([2], " x", finish="eos")], True),
+        (Claim("stops at", text="."), [_text([1], " end")], False),
+    ],
+)
+def test_a_claim_is_checked_on_what_was_written(claim: Claim, texts: list[GeneratedSequence], holds: bool) -> None:
+    failure = claim.failure([9, 8], texts)
+    assert (failure == "") is holds, f"{claim} on {[t.token_ids for t in texts]}: {failure or 'holds'}"
+
+
+def test_every_experiment_makes_a_checkable_claim() -> None:
+    unclaimed = [name for name, chosen in EXPERIMENTS.items() if chosen.claim is None]
+    assert not unclaimed, f"these experiments' notes claim nothing a test can check: {unclaimed}"
+    with pytest.raises(ValueError, match="`kind` has to be one of repeats"):
+        Claim("looks nice")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_each_experiments_note_is_true_of_the_embedded_model(embedded: object, name: str) -> None:
+    result = run(embedded, name)
+    claim = EXPERIMENTS[name].claim
+    failure = claim.failure(result.prompt_ids, result.sequences)
+    assert not failure, f"{name}: the note claims {claim}, but {failure}: {[s.text for s in result.sequences]}"

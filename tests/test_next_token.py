@@ -20,7 +20,7 @@ import torch
 
 from stepgen import stepping
 from stepgen.distribution import from_logits, next_token
-from stepgen.explain import percent, quoted, reading
+from stepgen.explain import effect, percent, quoted, reading
 from stepgen.inputs import check_ids
 from stepgen.settings import DecodingSettings
 from ui import next_token_tab
@@ -338,6 +338,31 @@ def test_reading_says_greedy_at_temperature_zero(tiny_gpt2: object) -> None:
     dist = from_logits(_fake(tiny_gpt2), [0], logits, DecodingSettings(temperature=0))
     best = dist.candidate(tiny_gpt2.vocab_size - 1)
     assert f"greedy decoding always writes {quoted(best.text)}" in reading(dist), reading(dist)
+
+
+def test_effect_says_what_the_settings_cut_and_moved(tiny_gpt2: object) -> None:
+    """Logits 3 for one token, 1 for four more, 0 for the rest: top_k=5 keeps those five and cuts the rest, whose
+    raw mass is (V - 5) / (e^3 + 4e + V - 5); the favourite's share grows from e^3 / that sum to e^3 / (e^3 + 4e)."""
+    vocab = tiny_gpt2.vocab_size
+    logits = torch.zeros(vocab)
+    logits[0], logits[1:5] = 3.0, 1.0
+    total = math.exp(3) + 4 * math.e + vocab - 5
+    dist = from_logits(_fake(tiny_gpt2), [0], logits, DecodingSettings(top_k=5))
+    favourite = quoted(dist.candidate(0).text)
+    want = (f"top_k=5 cut {percent((vocab - 5) / total)} of the mass; {favourite} {percent(math.exp(3) / total)} → "
+            f"{percent(math.exp(3) / (math.exp(3) + 4 * math.e))}.")
+    assert effect(dist) == want, f"the effect line is {effect(dist)!r}, expected {want!r}"
+    assert dist.cut_mass == pytest.approx((vocab - 5) / total), f"the cut mass is {dist.cut_mass}"
+    warmer = effect(from_logits(_fake(tiny_gpt2), [0], logits, DecodingSettings(temperature=2.0)))
+    assert warmer.startswith("temperature=2 cut nothing but reshaped the rest;"), warmer
+    plain = effect(from_logits(_fake(tiny_gpt2), [0], logits, DecodingSettings()))
+    assert plain.startswith("Your settings leave the model's distribution as it is"), plain
+
+
+def test_the_effect_line_shows_token_text_literally() -> None:
+    """A token made of Markdown's marks (``*``, ``_``) reads as itself in the reading, not as emphasis."""
+    line = next_token_tab._literal("top_k=5 cut 3% of the mass; '**x**' 50% → 60%.")
+    assert "*" not in line and "_" not in line, f"Markdown marks reach the reading: {line!r}"
 
 
 @pytest.mark.parametrize(("prob", "text"), [(0.97, "97%"), (0.999, "99.9%"), (1.0, "100%"), (0.032, "3.2%"),

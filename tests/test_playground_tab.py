@@ -37,3 +37,15 @@ def test_loops_are_marked_in_the_output() -> None:
     shown = playground_tab.sequences_html("Start", (sequence,), False, prompt_ids=(9,))
     assert shown.count('class="pg-tok pg-rep"') == 1, "only the token completing 'w1 w2 w3' again repeats"
     assert "repeats itself from token 6" in shown, "the summary does not say where the loop starts"
+
+
+def test_a_beam_search_says_why_it_waits_and_how_far_it_got(tiny_gpt2_dir: object) -> None:
+    controls = playground_tab.experiment_controls("Beam search looks further ahead")
+    statuses = [update[0] for update in playground_tab._run(None, str(tiny_gpt2_dir), "Hello", **{
+        knob: controls[knob] for knob in KNOBS})]
+    waiting = [status for status in statuses[:-1] if isinstance(status, str)]
+    assert waiting and all("there is no text to stream" in status for status in waiting), (
+        f"a status while the beams run does not say why no text shows: {waiting}")
+    assert waiting[0].startswith("Beam search is running: step 0 of at most 20."), waiting[0]
+    assert playground_tab.beam_status(7, 20).startswith("Beam search is running: step 7 of at most 20."), (
+        "the status does not count the steps done")

@@ -17,6 +17,7 @@ from stepgen.plots import (
     RAW_COLOR,
     candidate_rows,
     distribution_figure,
+    inner_ticks,
     pipeline_figure,
     pipeline_rows,
     tick_angle,
@@ -123,6 +124,22 @@ def test_pipeline_has_one_panel_per_processor_in_order(tiny_gpt2: object) -> Non
     marks = [trace for trace in fig.data if trace.type == "scatter"]
     assert sum(len(m.y) for m in marks) >= sum(1 for c in dist.candidates if c.removed), "every cut is marked"
     _browser_json(fig)
+
+
+def test_pipeline_labels_every_row_and_no_panel_edge(tiny_gpt2: object) -> None:
+    """Every candidate row is labelled in every panel (a new winner always has its name), and no x label sits at
+    a panel's edge, where it would run into the neighbouring panel's."""
+    fig = pipeline_figure(_dist(tiny_gpt2, DecodingSettings(temperature=0.6, top_k=5), top_n=12))
+    layout = fig.to_plotly_json()["layout"]
+    for name in (key for key in layout if key.startswith("yaxis")):
+        assert layout[name].get("dtick") == 1, f"{name} may skip row labels: {layout[name]}"
+    for name in (key for key in layout if key.startswith("xaxis")):
+        low, high = layout[name]["range"]
+        ticks = layout[name]["tickvals"]
+        assert ticks and all(low < tick < 0.9 * high for tick in ticks), f"{name}: a label at an edge: {ticks}"
+    for top in (0.011, 0.05, 0.33, 0.97, 1.0):
+        ticks = inner_ticks(top)
+        assert 1 <= len(ticks) <= 3 and all(0 < tick < top for tick in ticks), f"ticks for {top}: {ticks}"
 
 
 def test_greedy_pipeline_ends_with_the_pick(tiny_gpt2: object) -> None:

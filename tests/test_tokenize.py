@@ -369,3 +369,14 @@ def test_embedded_ids_spans_and_chat(embedded: object) -> None:
     for generation_prompt in (False, True):
         _check_chat(tokenizer, generation_prompt)
     _check_template_segment(tokenizer, "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+
+
+@pytest.mark.parametrize(("model", "adds"), [("tiny_gpt2_dir", False), ("tiny_llama_dir", True)])
+def test_the_tab_says_when_the_tokenizer_adds_no_special_tokens(request: pytest.FixtureRequest, model: str,
+                                                                 adds: bool) -> None:
+    """GPT-2's tokenizer adds no BOS or EOS to a text, Llama's adds a BOS: the checkbox matters only for Llama."""
+    for checked in (True, False):
+        counts = tokenizer_tab._show_text("Hello world", checked, False, False, str(request.getfixturevalue(model)))[1]
+        said = 'data-kind="no-special"' in counts
+        assert said is not adds, (f"{model} with the box {'' if checked else 'un'}checked: the note on special "
+                                  f"tokens is {'shown' if said else 'missing'}: {counts}")

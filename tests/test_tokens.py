@@ -111,3 +111,10 @@ def test_embedded_tokenizer_bytes_add_up(embedded: object) -> None:
         assert b"".join(token_bytes(tokenizer, i) for i in ids) == text.encode("utf-8"), text
     crab_ids = tokenizer("🦀", add_special_tokens=False)["input_ids"]
     assert len(crab_ids) > 1 and "<" in token_text(tokenizer, crab_ids[0]), "the crab is split across tokens"
+
+
+def test_a_space_and_the_separator_of_loose_bytes_look_different() -> None:
+    """A space before a partial emoji is a dot; the gap between its hex bytes stays a plain space."""
+    assert visible(" <F0 9F>") == "·<F0 9F>", f"the byte run's separator is marked: {visible(' <F0 9F>')!r}"
+    assert visible("a b<C3>\n", keep_newlines=True) == "a·b<C3>↵\n", visible("a b<C3>\n", keep_newlines=True)
+    assert visible("<not hex> x") == "<not·hex>·x", "only runs of hex bytes are left alone"

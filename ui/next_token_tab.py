@@ -28,7 +28,7 @@ from stepgen import stepping
 from stepgen.codegen import next_token_code
 from stepgen.checks import pick_seed
 from stepgen.distribution import Distribution, check_top_n, next_token
-from stepgen.explain import percent, quoted, reading
+from stepgen.explain import effect, percent, quoted, reading
 from stepgen.inputs import prompt_ids
 from stepgen.plots import (
     CANDIDATE_HEADERS,
@@ -75,7 +75,15 @@ def summary(dist: Distribution, loaded: Any) -> str:
         f" · greedy choice <code>{as_text(greedy_text)}</code> · {dist.n_input_tokens} of {loaded.context_length} "
         "context tokens used"
     )
-    return f"{reading(dist)}  \n{facts}"
+    return f"{reading(dist)}  \n{facts}  \n{_literal(effect(dist))}"
+
+
+_MARKDOWN = str.maketrans({char: f"&#{ord(char)};" for char in "\\`*_[]<>&~|#"})
+
+
+def _literal(text: str) -> str:
+    """``text`` shown as it is in Markdown: every character Markdown or HTML would read as markup, an entity."""
+    return text.translate(_MARKDOWN)
 
 
 def score_html(scored: TextScore) -> str:

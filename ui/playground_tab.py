@@ -249,6 +249,12 @@ def _contrastive(sequences: Sequence[GeneratedSequence], request: GenerationRequ
 # --- handlers -------------------------------------------------------------------------
 
 
+def beam_status(steps: int, max_new_tokens: int) -> str:
+    """What a beam search is doing while the user waits: how far it got, and why no text shows yet."""
+    return (f"Beam search is running: step {steps} of at most {max_new_tokens}. Its texts appear when it is done: "
+            "until the last step any beam can still be overtaken and dropped, so there is no text to stream.")
+
+
 @user_errors
 def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Iterator[tuple[Any, ...]]:
     """Stream one run into (status, text, chart, effective config, code, last seed); the knobs come by name."""
@@ -259,8 +265,8 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
     skip = gr.skip()
     # the flag is also set when Gradio closes this generator: the worker stops at its next step
     with runs.running(request, "generate") as stop:
-        yield ("Generating…" if knobs.streams else "Beam search is running: transformers cannot stream it, the "
-               "result appears when it is done.", sequences_html(prompt, (), sampling), None,
+        yield ("Generating…" if knobs.streams else beam_status(0, knobs.max_new_tokens),
+               sequences_html(prompt, (), sampling), None,
                effective_html(effective_config(loaded, knobs)), "", skip)
         for update in stream(loaded, prompt, knobs, stop=stop):
             if update.result is not None:
@@ -278,7 +284,7 @@ def _run(request: gr.Request, model: str, prompt: str, **controls: Any) -> Itera
             # stream() itself sends at most ten updates a second
             written = sum(len(s.tokens) for s in update.sequences)
             yield (f"Generating… {written} tokens so far." if knobs.streams else
-                   f"Beam search is running: step {update.steps} of at most {knobs.max_new_tokens}.",
+                   beam_status(update.steps, knobs.max_new_tokens),
                    sequences_html(prompt, update.sequences, sampling, ids) + _contrastive(update.sequences, knobs),
                    skip, skip, skip, skip)
 

@@ -28,6 +28,7 @@ import gradio as gr
 from stepgen import stepping
 from stepgen.autostep import auto_steps
 from stepgen.checks import check_seed, pick_seed
+from stepgen.explain import percent, quoted
 from stepgen.replay import rebuild
 from stepgen.inputs import prompt_ids
 from stepgen.registry import default_model, get_model
@@ -119,7 +120,7 @@ def chips_html(candidates: Any, *, current: int | None = None, numbered: bool = 
             f'<button type="button" class="step-chip{cut}{here}" data-token="{c.id}" '
             f'title="id {c.id} · rank {c.rank} · p={c.prob:.4f} · final p={c.final_prob:.4f}">'
             f'{key}<span class="step-chip-text">{token_html(c.text)}</span>'
-            f'<span class="step-chip-prob">{100 * c.final_prob:.1f}%</span>'
+            f'<span class="step-chip-prob">{percent(c.final_prob)}</span>'
             f'<span class="step-bar" style="width:{width:.1f}%"></span></button>'
         )
     parts.append("</div>")
@@ -141,14 +142,14 @@ def explain(session: stepping.Session, reused: int, computed: int) -> str:
 def alternatives_html(loaded: Any, session: stepping.Session, selected: int | None) -> str:
     prompt_len = len(session.prompt_ids)
     if selected is None or not 0 <= selected < len(session.ids):
-        return '<p class="step-hint">Select a generated token in the text to see the alternatives it had.</p>'
+        return ""  # the legend under the text says how to select one
     if selected < prompt_len:
         return (f'<p class="step-hint">Token {selected} belongs to the prompt: the model did not choose it, so it '
                 "has no alternatives. Select a generated (coloured) token.</p>")
     step = session.steps[selected - prompt_len]
-    head = (f'<p>Token {selected}, <code>{token_html(step.text)}</code>, was chosen by '
-            f"<b>{step.strategy}</b> with p={step.prob:.3f} (rank {step.rank}; {100 * step.final_prob:.1f}% after the "
-            "settings). <b>Click another candidate to fork a new branch here</b>; the current one is kept.</p>")
+    head = (f'<p>At token {selected}, <b>{step.strategy}</b> chose <code>{html.escape(quoted(step.text))}</code> '
+            f"with p={step.prob:.3f} (rank {step.rank}; {percent(step.final_prob)} after the settings). "
+            "<b>Click another candidate to fork a new branch here</b>; the current one is kept.</p>")
     return head + chips_html(step.alternatives, current=step.token_id, numbered=False)
 
 
@@ -339,6 +340,10 @@ def _force(model: str, session: stepping.Session | None, selected: int | None, p
     return _view(loaded, moved, selected, settings, top_n, result, knobs=knobs)
 
 
+def _cleared() -> str:
+    return ""
+
+
 @user_errors
 def _reseed(session: stepping.Session | None, seed: Any) -> stepping.Session | None:
     return None if session is None else stepping.reseed(session, _seed(seed))
@@ -453,6 +458,8 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         gr.Examples([[text] for text in EXAMPLES], inputs=[prompt], label="Classic prompts")
         explanation = gr.Markdown(elem_id="step-explain")
         text = gr.HTML(elem_id="step-text", js_on_load=TEXT_JS, padding=False)
+        # right under the text, so the alternatives of a selected token (and the fork) appear next to it
+        alternatives = gr.HTML(elem_id="step-alts", js_on_load=CHIPS_JS, padding=False)
         gr.Markdown("**Next token**: click one to append it (its bar is the probability after your settings).")
         candidates = gr.HTML(elem_id="step-candidates", js_on_load=CHIPS_JS, padding=False)
         with gr.Row():
@@ -471,8 +478,6 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
             force = gr.Textbox(label="Force text: append the tokens of any text", scale=4, elem_id="step-force",
                                placeholder="e.g. ' and then' (mind the leading space)")
             force_button = gr.Button("Append text", scale=1, elem_id="step-force-button")
-        with gr.Accordion("Alternatives of the selected token (click one to fork a branch)", open=True):
-            alternatives = gr.HTML(elem_id="step-alts", js_on_load=CHIPS_JS, padding=False)
         branches = gr.Radio(label="Branches (switch between them)", elem_id="step-branches")
         branch_notes = gr.Markdown(elem_id="step-branch-info")
         with gr.Accordion("Decoding settings (the same processors as the Next-token tab) and seed", open=False):
@@ -529,7 +534,8 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     alternatives.click(_fork, inputs_kwargs=common, **queued)
     undo.click(_undo, inputs_kwargs=common, **queued)
     branches.input(_switch, inputs_kwargs={**common, "branch": branches}, **queued)
-    gr.on([force_button.click, force.submit], _force, inputs_kwargs={**common, "text": force}, **queued)
+    forced = gr.on([force_button.click, force.submit], _force, inputs_kwargs={**common, "text": force}, **queued)
+    forced.success(_cleared, None, [force], **quiet)  # appended: the box is ready for the next text
     seed.change(_reseed, [session, seed], [session], **quiet)
     # its own queue slot: Stop must get through while the run it stops holds one
     auto.click(_auto, inputs_kwargs={**common, "count": count, "mode": mode}, outputs=outputs,

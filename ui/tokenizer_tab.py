@@ -281,8 +281,13 @@ def _chip_view(prefix: str) -> _ChipView:
 def _show_text(text: str, add_special: bool, show_whitespace: bool, merge: bool, model: str) -> tuple[Any, ...]:
     loaded = _model(model)
     result = tk.tokenize(loaded.tokenizer, text, add_special_tokens=add_special)
-    view = _view(result, show_whitespace=show_whitespace, merge=merge, context_length=loaded.context_length)
-    return (*view, str(result.ids))
+    chips, counts, details, state = _view(result, show_whitespace=show_whitespace, merge=merge,
+                                          context_length=loaded.context_length)
+    other = tk.tokenize(loaded.tokenizer, text, add_special_tokens=not add_special)
+    if text and other.ids == result.ids:  # the checkbox would change nothing: say why
+        counts += ('<p class="tok-note" data-kind="no-special">This tokenizer adds no special tokens (no BOS or '
+                   "EOS) to a text, so <em>Add special tokens</em> changes nothing here.</p>")
+    return (chips, counts, details, state, str(result.ids))
 
 
 @user_errors
