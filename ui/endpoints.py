@@ -9,15 +9,27 @@ appears in every endpoint that lists it without another edit.
 
 Positional callers keep working: the parameters stand in the order given, the
 function's own before the knobs and those named in ``last`` after them.
+
+:func:`document` then hands what those docstrings say to the page: ``gr.api``
+itself labels every parameter "1st", "2nd"... and describes every return as
+"Any", so each endpoint's parameters get their names, meanings, defaults and
+types, and its return the docstring's "Returns" text. This module does not
+check values (the table of knobs and the endpoints do).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
+import re
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import gradio as gr
+from gradio.components.api_component import Api
+from gradio.utils import get_function_params
 
 from stepgen.knobs import Knob, knob
 
@@ -78,3 +90,74 @@ def knob_endpoint(fn: Callable[..., Any], knobs: Sequence[str], *, last: Sequenc
     lines = "\n".join(f"        {knob_doc(knob(name))}" for name in knobs if name in names)
     endpoint.__doc__ = (fn.__doc__ or "").replace(f"        {PLACEHOLDER}", lines)
     return endpoint
+
+
+def docstring_sections(doc: str | None) -> tuple[str, dict[str, str], str]:
+    """A docstring's description (what comes before "Parameters:" or "Returns"), its "Parameters:" entries by
+    name (continuation lines joined) and its "Returns" text."""
+    description: list[str] = []
+    params: dict[str, str] = {}
+    returns: list[str] = []
+    section, indent, current = "", -1, ""
+    for line in inspect.cleandoc(doc or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Parameters:"):
+            section, indent = "parameters", -1
+            continue
+        if stripped.startswith("Returns"):
+            section = "returns"
+            stripped = stripped.removeprefix("Returns").removeprefix(":").strip()
+        if section == "returns":
+            returns.append(stripped)
+        elif not section and not params:
+            description.append(stripped)
+        elif section == "parameters":
+            if not stripped:
+                section = "" if params else section  # a blank line ends the list
+                continue
+            depth = len(line) - len(line.lstrip())
+            indent = depth if indent < 0 else indent
+            entry = re.match(r"(\w+): (.*)", stripped)
+            if depth == indent and entry:
+                current = entry[1]
+                params[current] = entry[2]
+            elif current:
+                params[current] += " " + stripped
+    return (" ".join(part for part in description if part), params, " ".join(part for part in returns if part))
+
+
+def _schema(parameter: inspect.Parameter, schema: dict[str, Any], meaning: str) -> dict[str, Any]:
+    """The parameter's JSON schema with its meaning and default; a default of None drops ``null`` from the type
+    (the page and the client add "| None" to such a parameter themselves)."""
+    schema = dict(schema)
+    for either in ("anyOf", "oneOf"):
+        if parameter.default is None and either in schema:
+            rest = [option for option in schema.pop(either) if option.get("type") != "null"]
+            schema.update(rest[0] if len(rest) == 1 else {either: rest})
+    if parameter.default is not inspect.Parameter.empty:
+        schema["default"] = parameter.default
+        if "default" not in meaning:
+            meaning = f"{meaning} (default {json.dumps(parameter.default)})"
+    schema["description"] = schema["additional_description"] = meaning
+    return schema
+
+
+def document(blocks: gr.Blocks) -> None:
+    """Name and describe the parameters and the return of every ``gr.api`` endpoint built so far in ``blocks``,
+    from each function's signature and docstring (call it inside the ``with gr.Blocks()`` block, at its end)."""
+    for block_fn in blocks.fns.values():
+        components = [*block_fn.inputs, *block_fn.outputs]
+        if not block_fn.api_name or not components or not all(isinstance(c, Api) for c in components):
+            continue
+        description, meanings, returns = docstring_sections(inspect.getdoc(block_fn.fn))
+        if block_fn.api_description is None:  # Gradio's own reading would run on into a "Returns" paragraph
+            block_fn.api_description = description
+        signature = inspect.signature(block_fn.fn).parameters
+        # the parameters gr.api made an input of, in its order (it leaves out gr.Request and the like)
+        parameters = [signature[name] for name, *_ in get_function_params(block_fn.fn)]
+        for parameter, component in zip(parameters, block_fn.inputs, strict=True):
+            component.label = parameter.name
+            component._api_info = _schema(parameter, component.api_info(), meanings.get(parameter.name, ""))
+        for component in block_fn.outputs:
+            component.label = returns
+            component._api_info = {"type": "object", "additionalProperties": True, "description": returns}

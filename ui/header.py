@@ -51,12 +51,23 @@ def show_current(current: str) -> str:
 
 @user_errors
 def load_model(model: str = "") -> dict[str, Any]:
-    """Load a model (hub id, local folder, .gguf file, or 'embedded'; empty means the default) and describe it."""
+    """Load a model and describe it.
+
+    Parameters:
+        model: a hub id, a local folder, a .gguf file or 'embedded'; empty means the app's default model.
+
+    Returns {"name", "source", "architecture", "parameters": how many weights, "device", "context_length",
+    "vocab_size", "special_tokens": {role: {"id", "text"}}, "has_chat_template", "load_seconds", "from_cache"}.
+    """
     return get_model(model or default_model()).info()
 
 
 def list_models() -> dict[str, Any]:
-    """The models offered here, the default one, and those loaded now."""
+    """The models offered here, the default one, and those loaded now.
+
+    Returns {"choices": the names the model picker offers, "default": the app's default model, "loaded": the
+    models in memory now, "allowed": the only names accepted here, or None when any name is}.
+    """
     registry = get_registry()
     return {"choices": registry.choices(), "default": default_model(), "loaded": registry.loaded(),
             "allowed": list(registry.allowed) if registry.allowed is not None else None}

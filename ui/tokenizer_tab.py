@@ -172,12 +172,16 @@ def _model(model: str) -> LoadedModel:
 def tokenize_text(text: str, model: str = "", add_special_tokens: bool = True, merge: bool = False) -> dict[str, Any]:
     """Split ``text`` into the tokens ``model`` reads.
 
-    Parameters: ``text`` (at most 10000 characters); ``model`` (empty: the app's default model);
-    ``add_special_tokens`` (add BOS/EOS as the tokenizer does by default); ``merge`` (also return ``merged``:
-    tokens holding parts of one character grouped). Returns ``model``, ``ids``, ``tokens`` (``id``, ``text``
-    readable with ``<F0 9F>`` hex for partial characters, ``piece`` as stored in the vocabulary, ``bytes`` in
-    hex, ``start``/``end`` character span, ``special``, ``partial``, ``added``, ``added_space``), ``count``,
-    ``characters``, ``bytes``, ``chars_per_token``.
+    Parameters:
+        text: the text to split (at most 10000 characters).
+        model: the model name; empty means the app's default model.
+        add_special_tokens: add BOS/EOS as the tokenizer does by default (true or false).
+        merge: also return ``merged``: tokens holding parts of one character grouped (true or false).
+
+    Returns ``model``, ``ids``, ``tokens`` (``id``, ``text`` readable with ``<F0 9F>`` hex for partial
+    characters, ``piece`` as stored in the vocabulary, ``bytes`` in hex, ``start``/``end`` character span,
+    ``special``, ``partial``, ``added``, ``added_space``), ``count``, ``characters``, ``bytes``,
+    ``chars_per_token``.
     """
     return _tokenized(text, model, add_special_tokens, merge)
 
@@ -193,9 +197,11 @@ def _tokenized(text: str, model: str, add_special_tokens: bool, merge: bool = Fa
 def detokenize_ids(ids: list[int], model: str = "") -> dict[str, Any]:
     """Turn token ``ids`` back into text with ``model``'s tokenizer (special tokens kept).
 
-    Parameters: ``ids`` (at most 10000 integers from the vocabulary, as a list or as text like "1, 2, 3");
-    ``model`` (empty: the default model). Returns the same fields as ``/tokenize``; ``text`` is the
-    tokenizer's own decoding of the ids.
+    Parameters:
+        ids: at most 10000 token ids from the vocabulary, as a list or as text like "1, 2, 3".
+        model: the model name; empty means the app's default model.
+
+    Returns the same fields as ``/tokenize``; ``text`` is the tokenizer's own decoding of the ids.
     """
     if isinstance(ids, str):
         ids = tk.parse_ids(ids)
@@ -208,6 +214,12 @@ def detokenize_ids(ids: list[int], model: str = "") -> dict[str, Any]:
 @user_errors
 def compare_tokenizers(text: str, other: str, model: str = "", add_special_tokens: bool = True) -> dict[str, Any]:
     """The same ``text`` through two tokenizers: ``model`` (empty: the default) and ``other``.
+
+    Parameters:
+        text: the text to split (at most 10000 characters).
+        other: the second model's name, whose tokenizer is compared with ``model``'s.
+        model: the first model's name; empty means the app's default model.
+        add_special_tokens: add BOS/EOS as each tokenizer does by default (true or false).
 
     Returns ``results`` (one ``/tokenize`` answer per model) and ``counts`` ([{"model", "count"}], in the same
     order: ``model`` first, then ``other``).
@@ -223,9 +235,13 @@ def chat_template(
 ) -> dict[str, Any]:
     """Render ``messages`` with ``model``'s chat template and tokenize the result.
 
-    Parameters: ``messages`` (each ``{"role": "system"|"user"|"assistant", "content": str}``); ``model``
-    (empty: the default); ``add_generation_prompt`` (end with the assistant's opening). Returns the rendered
-    ``text``, its ``tokens`` and counts as ``/tokenize`` does, and ``segments``: the token range [start, end)
+    Parameters:
+        messages: the conversation, each message ``{"role": "system"|"user"|"assistant", "content": str}``.
+        model: the model name; empty means the app's default model.
+        add_generation_prompt: end with the assistant's opening, where the model's answer would start (true or
+            false).
+
+    Returns the rendered ``text``, its ``tokens`` and counts as ``/tokenize`` does, and ``segments``: the token range [start, end)
     each message produced (role ``template`` for tokens the template adds on its own, such as a default
     system prompt).
     """
