@@ -8,8 +8,10 @@ same request goes through. Waits follow the jobs' own statuses, never the clock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,24 +60,53 @@ def _until(condition: object, what: str, job: object = None, limit: float = 60.0
         time.sleep(0.02)
 
 
-def test_a_full_queue_refuses_at_once_with_a_busy_message(small_queue_url: str, long_tiny_dir: Path) -> None:
+@contextlib.contextmanager
+def full_queue(url: str, model: str) -> Iterator[object]:
+    """The small-queue app with one long run going and one waiting: the queue is full until the block ends."""
     from gradio_client import Client
-    from gradio_client.exceptions import AppError
-    from gradio_client.utils import QueueError, Status
+    from gradio_client.utils import Status
 
-    client = Client(small_queue_url, verbose=False)
-    model = str(long_tiny_dir)
+    client = Client(url, verbose=False)
     running = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
-    _until(lambda: running.status().code == Status.ITERATING, "the first run streaming", running)
-    waiting = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
-    _until(lambda: waiting.status().code == Status.IN_QUEUE, "the second run waiting in the queue", waiting)
+    waiting = None
     try:
+        _until(lambda: running.status().code == Status.ITERATING, "the first run streaming", running)
+        waiting = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
+        _until(lambda: waiting.status().code == Status.IN_QUEUE, "the second run waiting in the queue", waiting)
+        yield client
+    finally:
+        for job in (waiting, running):
+            if job is not None:
+                job.cancel()
+        _until(lambda: running.done() and (waiting is None or waiting.done()), "the cancelled runs end")
+
+
+def test_a_full_queue_refuses_at_once_with_a_busy_message(small_queue_url: str, long_tiny_dir: Path) -> None:
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import QueueError
+
+    model = str(long_tiny_dir)
+    with full_queue(small_queue_url, model) as client:
         with pytest.raises((QueueError, AppError)) as caught:
             client.predict(prompt=PROMPT, model=model, max_new_tokens=2, api_name="/generate")
         assert "try again" in str(caught.value).lower(), f"the refusal does not say to try again: {caught.value!s}"
-    finally:
-        waiting.cancel()
-        running.cancel()
-    _until(lambda: running.done() and waiting.done(), "the cancelled runs end")
     done = client.predict(prompt=PROMPT, model=model, max_new_tokens=2, api_name="/generate")
     assert done["status"] == "done", f"once the queue drained the same request should run: {done}"
+
+
+@pytest.mark.browser
+def test_a_full_queue_tells_the_page_it_is_busy(small_queue_url: str, long_tiny_dir: Path, browser: object) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{small_queue_url}/?tab=playground")
+        page.wait_for_selector("#model-status :text('Serving')")
+        page.wait_for_selector("#pg-run")
+        with full_queue(small_queue_url, str(long_tiny_dir)):
+            page.locator("#pg-run").click()
+            page.wait_for_selector(":text('currently busy')")
+            shown = page.locator(":text('currently busy')").first.inner_text()
+        assert "try again" in shown.lower(), f"the busy notice does not say to try again: {shown!r}"
+    finally:
+        context.close()
