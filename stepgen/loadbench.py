@@ -38,6 +38,9 @@ from stepgen.bench import Figure
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUESTS = 10_000
 """The most requests one session sends, whatever the duration."""
+HTTP_TIMEOUT = 300.0
+"""Seconds a client waits for an HTTP answer: a loaded server is slow, not failing (gradio_client's own 5 s
+would count a slow answer as an error)."""
 PROMPTS = ("It was a dark and stormy night; the", "The capital of France is", "Once upon a time",
            "def add(a, b):", "Tokens are")
 TEXT = "It was a dark and stormy night; the rain fell in torrents, except at occasional intervals. "
@@ -58,6 +61,13 @@ def server_figures(pid: int) -> dict[str, float]:
     ticks = os.sysconf("SC_CLK_TCK")
     return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"]),
             "cpu_s": (int(stat[11]) + int(stat[12])) / ticks}
+
+
+def connect(url: str) -> Any:
+    """A ``gradio_client`` session on ``url`` that waits :data:`HTTP_TIMEOUT` for each answer."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": HTTP_TIMEOUT})
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -160,9 +170,7 @@ def _probe(client: Any, record: Record, rounds: int) -> None:
 
 def _long_runs(url: str, record: Record, stop: threading.Event, long_tokens: int) -> None:
     """Long generations, one after another, until ``stop``; the one running then is cancelled."""
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
+    client = connect(url)
     for _ in range(MAX_REQUESTS):
         if stop.is_set():
             return
@@ -188,10 +196,8 @@ def _session(url: str, record: Record, deadline: float, long_ids: list[int], sho
              index: int) -> None:
     """Rounds of mixed work until ``deadline``; session ``index`` starts its rounds at the ``index``-th call, so
     that the sessions do not all ask for the same thing at once."""
-    from gradio_client import Client
-
     try:
-        client = Client(url, verbose=False)
+        client = connect(url)
     except Exception as error:  # a session that cannot connect is an error of the load, not of this script
         with record.lock:
             record.errors.setdefault("connect", []).append(f"{type(error).__name__}: {error}"[:300])
@@ -222,10 +228,8 @@ def run_load(model: str = "embedded", *, sessions: int = 24, long_sessions: int 
              probe_rounds: int = 20, long_tokens: int = 400, short_tokens: int = 8,
              settle: float = 3.0) -> dict[str, Any]:
     """Start the app on ``model``, measure the three phases, stop it, and return the report (plain data)."""
-    from gradio_client import Client
-
     with Server(model) as server:  # the app as configured (its queue bound included)
-        client = Client(server.url, verbose=False)
+        client = connect(server.url)
         long_ids = client.predict(text=TEXT * 60, api_name="/tokenize")["ids"][:1000]
         idle, with_long, load = Record(), Record(), Record()
         _probe(client, Record(), 2)  # warm-up: first calls compile and fill caches
@@ -252,11 +256,10 @@ def run_load(model: str = "embedded", *, sessions: int = 24, long_sessions: int 
                                     daemon=True) for index in range(sessions)]
         for thread in workers:
             thread.start()
-        for thread in workers:
-            thread.join(timeout=seconds + 300)
-        stop_long.set()
-        for thread in long_threads:
-            thread.join(timeout=120)
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        stop_long.set()  # at the deadline: the sessions' last requests need not wait behind long runs
+        for thread in long_threads + workers:
+            thread.join(timeout=300)
         time.sleep(settle)  # let cancelled runs wind down before the "after" figures
         after = server.figures()
         watching.set()
