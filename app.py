@@ -43,6 +43,18 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+QUEUE_SIZE = 32
+"""Events that may wait in the queue at once (``STEPGEN_QUEUE_SIZE``); beyond it a user is told the app is busy."""
+
+
+def queue_kwargs() -> dict[str, Any]:
+    """What ``queue()`` needs: four runs of an event at once, and a bounded wait (never a silent hang)."""
+    raw = os.environ.get("STEPGEN_QUEUE_SIZE", "").strip()
+    if raw and not (raw.isdigit() and int(raw) >= 1):
+        raise ValueError(f"`STEPGEN_QUEUE_SIZE` has to be a whole number from 1, but is {raw!r}")
+    return {"default_concurrency_limit": 4, "max_size": int(raw) if raw else QUEUE_SIZE}
+
+
 def launch_kwargs() -> dict[str, Any]:
     """What ``launch()`` needs besides the address (theme and style go here in Gradio 6)."""
     return {
@@ -71,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
     get_model(default_model())  # load before serving, with progress in the console
     demo = build_demo()
-    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    demo.queue(**queue_kwargs()).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ file too). A figure may carry a target; ``--check`` exits 1 when one is missed.
 Timings take the best of a few repeats, so a busy machine inflates them less.
 
 Figures are grouped in sections (``--only load,forward`` runs some of them).
+``--load`` instead serves the whole app and measures it under many users at
+once (:mod:`stepgen.loadbench`).
 Each section is a function ``section(ctx) -> list[Figure]`` listed in
 :data:`SECTIONS`; this module only measures, it changes nothing.
 
@@ -445,12 +447,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    load = parser.add_argument_group("load", "--load serves the app and measures it under many users "
+                                     "(stepgen/loadbench.py) instead of the sections")
+    load.add_argument("--load", action="store_true", help="run the load benchmark")
+    load.add_argument("--model", default="embedded", help="the model the app serves (default: embedded)")
+    load.add_argument("--sessions", type=int, default=24, help="concurrent mixed sessions (default 24)")
+    load.add_argument("--long-sessions", type=int, default=4, help="sessions running long generations (default 4)")
+    load.add_argument("--seconds", type=float, default=120.0, help="duration of the load (default 120)")
     args = parser.parse_args(argv)
-    figures = run(args.only.split(",") if args.only else None)
+    report = None
+    if args.load:
+        from stepgen import loadbench
+
+        report = loadbench.run_load(args.model, sessions=args.sessions, long_sessions=args.long_sessions,
+                                    seconds=args.seconds)
+        figures = loadbench.figures(report)
+    else:
+        figures = run(args.only.split(",") if args.only else None)
     data = {
         "torch_threads": torch.get_num_threads(),
         "figures": [asdict(figure) | {"ok": figure.ok} for figure in figures],
     }
+    if report is not None:
+        data["load"] = report
     print(table(figures))
     print(json.dumps(data, indent=2))
     if args.json:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import queue
 import secrets
 import threading
@@ -68,12 +69,31 @@ from stepgen.readout import Step, Streamed, beam_sequences, make_sequence, strea
 from stepgen.request import MAX_SEED, GenerationRequest
 from stepgen.results import GeneratedSequence, GenerationResult, GenerationUpdate, TokenInfo
 
+log = logging.getLogger(__name__)
+
 _SAMPLING_LOCK = threading.Lock()
 """Held by every sampling run: the global torch RNG is shared by all sessions."""
 UPDATE_EVERY = 0.1
 """Seconds between two looks of the reader at the streamed tokens: at most ten updates a second are enough for the
 eye, and the model's thread is left alone in between (on a small CPU, a reader woken for every token takes time
 from generate())."""
+
+
+class GenerationFailed(ValueError):
+    """The model failed in the middle of a run (it raised, drew an impossible token, ran out of memory).
+
+    A ``ValueError`` so that it reaches the user as a message, like every error the app explains; the worker has
+    ended and the sampling lock is free when it is raised."""
+
+
+def _failed(error: BaseException, tokens: int) -> ValueError:
+    """What a failure of the worker becomes for the caller: errors in the request's values stay as they are."""
+    if isinstance(error, ValueError):
+        return error
+    log.error("generate() failed after %d tokens", tokens, exc_info=error)
+    what = "it ran out of memory" if isinstance(error, MemoryError) else f"{type(error).__name__}: {error}"
+    return GenerationFailed(f"The model failed while generating, after {tokens} tokens ({what}). The run was "
+                            "stopped and the app keeps serving: try again, or with fewer tokens.")
 
 
 def run_ids(loaded: Any, prompt: str, request: GenerationRequest) -> list[int]:
@@ -228,7 +248,10 @@ def stream(
                 yield GenerationUpdate(sequences=(), status="waiting")
                 continue
             if kind == "error":
-                raise payload
+                failure = _failed(payload, len(steps))
+                if failure is payload:
+                    raise payload
+                raise failure from payload
             if kind == "output":
                 if payload is None:  # stopped while waiting for the sampling lock
                     yield result((), stopped=True)

@@ -89,7 +89,7 @@ def app_url(tiny_gpt2_dir: Path) -> object:
     import app
 
     demo = app.build_demo()
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(**app.queue_kwargs())
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_kwargs())
     yield url.rstrip("/")
     demo.close()
