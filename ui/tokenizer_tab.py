@@ -302,7 +302,7 @@ def _show_text(text: str, add_special: bool, show_whitespace: bool, merge: bool,
     other = tk.tokenize(loaded.tokenizer, text, add_special_tokens=not add_special)
     if text and other.ids == result.ids:  # the checkbox would change nothing: say why
         counts += ('<p class="tok-note" data-kind="no-special">This tokenizer adds no special tokens (no BOS or '
-                   "EOS) to a text, so <em>Add special tokens</em> changes nothing here.</p>")
+                   "EOS) to a text, so “Add special tokens” changes nothing here.</p>")
     return (chips, counts, details, state, str(result.ids))
 
 
