@@ -118,3 +118,22 @@ def test_compare_endpoint_over_the_client(client: Any) -> None:
     with pytest.raises(Exception) as error:
         client.predict(prompt=PROMPT, settings=[{"num_beams": 0}], api_name="/compare")
     assert "`num_beams` has to be" in str(error.value), f"the message does not name num_beams: {error.value}"
+
+
+def test_open_in_playground_restores_the_columns_knobs(tiny_gpt2: Any) -> None:
+    import gradio as gr
+    from urllib.parse import parse_qsl
+
+    from ui import deeplinks
+
+    with gr.Blocks():
+        view = deeplinks.tab_view("playground", playground_tab.build(gr.State("")))
+    data = compare(tiny_gpt2, PROMPT, ["beam search", {"penalty_alpha": 0.6, "top_k": 4}], seed=5, max_new_tokens=3)
+    for result in data["results"]:
+        link = deeplinks.parse_query(dict(parse_qsl(compare_tab.playground_link(result)[1:])), ["playground"])
+        values, problems = deeplinks.view_values(view, link)
+        assert not problems, f"the playground refused the link: {problems}"
+        restored = playground_tab.request_from_controls({k: v for k, v in values.items()
+                                                         if k in playground_tab.KNOBS})
+        assert restored.to_dict() == result["request"], f"the link opens {restored.to_dict()}, not {result['request']}"
+        assert values["prompt"] == PROMPT, f"the link's prompt is {values['prompt']!r}"
