@@ -137,3 +137,17 @@ def test_open_in_playground_restores_the_columns_knobs(tiny_gpt2: Any) -> None:
                                                          if k in playground_tab.KNOBS})
         assert restored.to_dict() == result["request"], f"the link opens {restored.to_dict()}, not {result['request']}"
         assert values["prompt"] == PROMPT, f"the link's prompt is {values['prompt']!r}"
+
+
+def test_a_link_to_the_compare_tab_sets_its_prompt_and_strategies() -> None:
+    import gradio as gr
+
+    from ui import deeplinks
+
+    with gr.Blocks():
+        view = deeplinks.tab_view("compare", compare_tab.build(gr.State("")))
+    link = deeplinks.parse_query({"tab": "compare", "prompt": "Hi there", "strategies": "greedy,sampling",
+                                  "max_new_tokens": "9"}, ["compare"])
+    values, problems = deeplinks.view_values(view, link)
+    assert not problems, f"the link was refused: {problems}"
+    assert values == {"prompt": "Hi there", "strategies": ["greedy", "sampling"], "max_new_tokens": 9}, values
