@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from stepgen.registry import get_model
-from ui import deeplinks, endpoints, header, next_token_tab, playground_tab, step_tab, tokenizer_tab
+from ui import compare_tab, deeplinks, endpoints, header, next_token_tab, playground_tab, step_tab, tokenizer_tab
 
 HERE = Path(__file__).resolve().parent
 TITLE = "stepgen: how a language model writes, one token at a time"
@@ -37,6 +37,8 @@ def build_demo() -> gr.Blocks:
                 views["step"] = step_tab.build(model_state, switched)
             with gr.Tab("generate() playground", id="playground"):
                 views["playground"] = playground_tab.build(model_state, switched)
+            with gr.Tab("Compare strategies", id="compare"):
+                views["compare"] = compare_tab.build(model_state, switched)
         header.on_page_load(demo, model_state, status)
         deeplinks.wire(demo, model_state, status, views)
         endpoints.document(demo)

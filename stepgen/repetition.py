@@ -35,3 +35,12 @@ def repeats(ids: Sequence[int], n: int = NGRAM) -> tuple[bool, ...]:
 def first_repeat(ids: Sequence[int], start: int = 0, n: int = NGRAM) -> int | None:
     """The first position at or after ``start`` that completes an n-gram seen before, or None."""
     return next((index for index, mark in enumerate(repeats(ids, n)) if mark and index >= start), None)
+
+
+def distinct(ids: Sequence[int], n: int = 2) -> float | None:
+    """The share of the n-grams in ``ids`` that are different from each other (1 = no n-gram twice), or None
+    when ``ids`` holds fewer than ``n`` tokens (the "distinct-n" measure of Li et al., 2016)."""
+    if n < 1:
+        raise ValueError(f"`n` has to be a positive integer, but is {n}")
+    grams = [tuple(ids[start : start + n]) for start in range(len(ids) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None

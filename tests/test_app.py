@@ -9,10 +9,11 @@ import pytest
 import app
 
 
-def test_build_demo_has_the_four_tabs() -> None:
+def test_build_demo_has_the_five_tabs() -> None:
     demo = app.build_demo()
     labels = [block.label for block in demo.blocks.values() if type(block).__name__ == "Tab"]
-    assert labels == ["Tokenizer", "Next token", "Step by step", "generate() playground"], labels
+    assert labels == ["Tokenizer", "Next token", "Step by step", "generate() playground",
+                      "Compare strategies"], labels
 
 
 def test_models_endpoint_describes_the_offer(client: object, tiny_gpt2_dir: Path) -> None:

@@ -14,7 +14,7 @@ from stepgen.settings import DecodingSettings
 from ui import deeplinks
 from ui.deeplinks import DeepLink, decode, encode, field_for, parse_query, share_url, tab_view, to_query
 
-TABS = ["tokenizer", "next-token", "step", "playground"]
+TABS = ["tokenizer", "next-token", "step", "playground", "compare"]
 
 
 def controls() -> dict[str, gr.components.Component]:

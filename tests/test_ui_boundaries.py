@@ -49,6 +49,7 @@ def test_no_ui_module_imports_a_tab(module: str) -> None:
 def test_the_check_sees_every_way_of_importing(tmp_path: Path) -> None:
     source = tmp_path / "sample.py"
     source.write_text("import ui.step_tab\nfrom ui import playground_tab\nfrom ui.next_token_tab import x\n"
+                      "import ui.compare_tab\n"
                       "from .tokenizer_tab import y\n", encoding="utf-8")
     found = imported_modules(source)
     for tab in TABS:
