@@ -46,12 +46,13 @@ def step_link(prompt: str, model: str, token_ids: Sequence[int]) -> str:
 
 
 def _chip(text: str, logprob: float, title: str, classes: str, extra: str = "", outline: str | None = None,
-          href: str | None = None) -> str:
+          href: str | None = None, token_id: int | None = None) -> str:
     background, ink = colour(math.exp(logprob) if math.isfinite(logprob) else 0.0)
     ring = f"outline:2px solid {outline};outline-offset:1px;" if outline else ""
     tag, link = ("span", "") if href is None else (
         "a", f' href="{html.escape(href, quote=True)}" target="_blank" rel="noopener"')
     title += "" if href is None else "\nclick: take over from here in the Step-by-step tab"
+    link += "" if token_id is None else f' data-id="{token_id}"'
     return (f'<{tag} class="bt-chip {classes}"{link} style="background-color:{background};color:{ink};{ring}" '
             f'title="{html.escape(title, quote=True)}">{extra}{token_html(text)}</{tag}>')
 
@@ -84,7 +85,7 @@ def _candidate_line(candidate: Candidate, href: str | None = None) -> str:
     title = (f"from beam {candidate.parent} · log-prob {_number(candidate.logprob)} · score {_number(candidate.score)}"
              f" · {fate}")
     return _chip(candidate.text, candidate.logprob, title, f"bt-{candidate.status}",
-                 f'<span class="bt-from">{candidate.parent}</span>', href=href)
+                 f'<span class="bt-from">{candidate.parent}</span>', href=href, token_id=candidate.token_id)
 
 
 def beam_tree_html(tree: Sequence[BeamStep] | None, prompt: str | None = None, model: str = "") -> str:
@@ -117,7 +118,8 @@ def beam_tree_html(tree: Sequence[BeamStep] | None, prompt: str | None = None, m
                      + (f" · on the path of returned sequence {place + 1}" if place is not None else ""))
             outline = PATH_COLOURS[place % len(PATH_COLOURS)] if place is not None else None
             chip = _chip(node.text, node.logprob, title, "bt-beam" + (" bt-path" if place is not None else ""),
-                         f'<span class="bt-from">{node.parent}</span>', outline, href(prefixes[step.step][beam]))
+                         f'<span class="bt-from">{node.parent}</span>', outline, href(prefixes[step.step][beam]),
+                         node.token_id)
             cells.append(f"<td>{chip}</td>")
         rows.append(f'<tr><th class="bt-row">beam {beam}</th>{"".join(cells)}</tr>')
     finished_cells, pruned_cells = [], []
@@ -129,7 +131,7 @@ def beam_tree_html(tree: Sequence[BeamStep] | None, prompt: str | None = None, m
             title = (f"finished ({f.reason}) after {len(f.token_ids)} tokens, from beam {f.parent} · log-prob sum "
                      f"{_number(f.sum_logprob)} · length-penalised score {_number(f.score)}"
                      + (f" · returned as sequence {f.returned + 1}" if f.returned is not None else " · not returned"))
-            chip = _chip(f.text, f.logprob, title, "bt-finished", "", outline, href(f.token_ids))
+            chip = _chip(f.text, f.logprob, title, "bt-finished", "", outline, href(f.token_ids), f.token_id)
             ended.append(f'<div class="bt-end" data-score="{f.score!r}"'
                          + ("" if f.returned is None else f' data-returned="{f.returned}"')
                          + f'>{chip} <span class="bt-score">{_number(f.score)}</span>{badge}</div>')
