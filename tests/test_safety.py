@@ -105,8 +105,9 @@ def test_an_error_is_escaped_for_the_page_and_literal_for_api_callers() -> None:
         raise ValueError(f"`value` has to be short, but is {value!r}")
 
     sentence = f"`value` has to be short, but is {HOSTILE!r}"
-    for request, escaped in ((as_page(), True), (as_page({"x-gradio-user": "api"}), False), (as_page({"a": "b"}), False),
-                             (None, False)):
+    callers = ((as_page(), True), (as_page({"x-gradio-user": "api"}), False), (as_page({"a": "b"}), False),
+               (None, False))
+    for request, escaped in callers:
         with _Answering(request), pytest.raises(gr.Error) as raised:
             refuse(HOSTILE)
         shown = raised.value.message
