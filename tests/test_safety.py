@@ -6,6 +6,10 @@ URL key and every endpoint parameter; each message it reaches must show it as
 its characters, which here means: rendered as CommonMark with HTML (what Gradio's
 Markdown does) it makes no element, and its text is the message's own sentence.
 The keys and parameters come from the app itself, not from a list kept here.
+
+Longer than the ~300-line guide: the model-name checks (allowlists, public
+hosts, remote code, the warm cache) belong with the markup ones, as the two
+halves of what a visitor can make the server show or do.
 """
 
 from __future__ import annotations
