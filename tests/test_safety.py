@@ -6,6 +6,10 @@ URL key and every endpoint parameter; each message it reaches must show it as
 its characters, which here means: rendered as CommonMark with HTML (what Gradio's
 Markdown does) it makes no element, and its text is the message's own sentence.
 The keys and parameters come from the app itself, not from a list kept here.
+
+Longer than the ~300-line guide: the model-name checks (allowlists, public
+hosts, remote code, the warm cache) belong with the markup ones, as the two
+halves of what a visitor can make the server show or do.
 """
 
 from __future__ import annotations
@@ -105,8 +109,9 @@ def test_an_error_is_escaped_for_the_page_and_literal_for_api_callers() -> None:
         raise ValueError(f"`value` has to be short, but is {value!r}")
 
     sentence = f"`value` has to be short, but is {HOSTILE!r}"
-    for request, escaped in ((as_page(), True), (as_page({"x-gradio-user": "api"}), False), (as_page({"a": "b"}), False),
-                             (None, False)):
+    callers = ((as_page(), True), (as_page({"x-gradio-user": "api"}), False), (as_page({"a": "b"}), False),
+               (None, False))
+    for request, escaped in callers:
         with _Answering(request), pytest.raises(gr.Error) as raised:
             refuse(HOSTILE)
         shown = raised.value.message

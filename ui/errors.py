@@ -12,8 +12,8 @@ rule that makes a text show as exactly its characters in both, so no value can
 turn into a link, an image or a heading on the app's own page. An error is
 escaped for the app's page that will show it (its events carry
 ``x-gradio-user: app``); an API caller (``gradio_client``, the REST routes) and
-a direct Python call get the sentence as it is, since they read no markup. This module decides nothing about what a message
-says.
+a direct Python call get the sentence as it is, since they read no markup.
+This module decides nothing about what a message says.
 """
 
 from __future__ import annotations
