@@ -17,6 +17,9 @@ which follows the beam indices; a :class:`~stepgen.beamtree.BeamObserver`
 watches it and reports each step done, and the result holds the tree it grew
 (:func:`~stepgen.beamtree.beam_tree`). The same criterion checks a
 ``threading.Event``: setting it really stops the server work, within one step.
+A model failing in the middle of a run (raising, running out of memory) ends
+it with :class:`GenerationFailed`, a message; by then the worker has ended and
+the sampling lock is free.
 
 Reproducibility: ``generate()`` samples with the process-wide torch RNG. Every
 sampling run is seeded (a seed is drawn when none is given, and reported) and
@@ -299,17 +302,24 @@ def _contrastive_stream(
                               max_new_tokens=request.max_new_tokens, settings=request.decoding,
                               min_new_tokens=request.min_new_tokens, stop=stop)
     with contextlib.closing(steps):
-        for step in steps:
-            tokens.append(step.token)
-            if step.id in eos_ids(loaded.model.generation_config):
-                finish = "eos"
-            elif live_stop is not None and bool(live_stop(
-                    torch.tensor([ids + [t.id for t in tokens]], device=loaded.device), None)[0]):
-                finish = "stop_string"
-                break
-            if len(tokens) == 1 or time.perf_counter() - shown >= UPDATE_EVERY:
-                shown = time.perf_counter()
-                yield GenerationUpdate(sequences=(make_sequence(tokenizer, tokens, "running"),), status="running")
+        try:
+            for step in steps:
+                tokens.append(step.token)
+                if step.id in eos_ids(loaded.model.generation_config):
+                    finish = "eos"
+                elif live_stop is not None and bool(live_stop(
+                        torch.tensor([ids + [t.id for t in tokens]], device=loaded.device), None)[0]):
+                    finish = "stop_string"
+                    break
+                if len(tokens) == 1 or time.perf_counter() - shown >= UPDATE_EVERY:
+                    shown = time.perf_counter()
+                    yield GenerationUpdate(sequences=(make_sequence(tokenizer, tokens, "running"),),
+                                           status="running")
+        except Exception as error:  # the model failed: a message, as for the other paths
+            failure = _failed(error, len(tokens))
+            if failure is error:
+                raise
+            raise failure from error
     # run_ids left room for max_new_tokens: short of them, without an end token or a stop string, Stop ended it
     finish = finish or ("length" if len(tokens) >= request.max_new_tokens else "stopped")
     sequences = (make_sequence(tokenizer, tokens, finish),)

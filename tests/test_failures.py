@@ -83,6 +83,17 @@ def test_a_failing_model_ends_the_run_with_a_message_and_frees_everything(tiny_g
     assert after == before, f"{name}: the same seed wrote {after} after the failure, {before} before it"
 
 
+@pytest.mark.parametrize("name", ["the model raises", "out of memory"])
+def test_contrastive_search_fails_with_the_same_message(tiny_gpt2: object, name: str) -> None:
+    failure, said = FAILURES[name]
+    request = GenerationRequest.from_dict({"max_new_tokens": 12, "min_new_tokens": 12, "penalty_alpha": 0.6,
+                                           "top_k": 4})
+    with failing(tiny_gpt2.model, after=4, failure=failure):
+        with pytest.raises(GenerationFailed) as caught:
+            generate(tiny_gpt2, PROMPT, request)
+    assert said in str(caught.value), f"{name}: the message {caught.value!s} does not say {said!r}"
+
+
 def test_a_failure_reaches_an_api_caller_as_a_message(client: object, tiny_gpt2_dir: Path) -> None:
     from gradio_client.exceptions import AppError
 
