@@ -35,11 +35,11 @@ from hypothesis import strategies as st
 _COMMON = {"suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.function_scoped_fixture],
            "database": None, "print_blob": True}
-settings.register_profile("stepgen", max_examples=25, deadline=timedelta(seconds=30), **_COMMON)
+settings.register_profile("stepgen", max_examples=100, deadline=timedelta(seconds=30), **_COMMON)
 settings.register_profile("stepgen-search", max_examples=400, deadline=timedelta(seconds=30), **_COMMON)
 PROFILE = settings.get_profile({"search": "stepgen-search"}.get(os.environ.get("STEPGEN_FUZZ_PROFILE", ""),
                                                                "stepgen"))
-LIVE = settings(PROFILE, max_examples=max(3, PROFILE.max_examples // 8))
+LIVE = settings(PROFILE, max_examples=max(3, PROFILE.max_examples // 16))
 
 WHOLE_INPUT = (
     "There is no token to continue from",  # stepgen.inputs.NO_TOKEN and its shorter forms
@@ -137,15 +137,18 @@ def typed(parameter: dict[str, Any], tiny: tuple[Path, Path]) -> st.SearchStrate
 
 @st.composite
 def calls(draw: st.DrawFn, api_name: str, tiny: tuple[Path, Path]) -> dict[str, Any]:
-    """Keyword arguments for one call: the required parameters always, and up to four others changed from
-    their defaults (so that a bad value is often alone and the checks behind the first one are reached)."""
+    """Keyword arguments for one call: the required parameters and the model always (both tiny models, so the
+    chat template's checks are reached too), and up to four others changed from their defaults (so that a bad
+    value is often alone and the checks behind the first one are reached)."""
     parameters = endpoints()[api_name]["parameters"]
     optional = [p["parameter_name"] for p in parameters if p["parameter_has_default"]]
     changed = draw(st.sets(st.sampled_from(optional), max_size=4)) if optional else set()
     arguments = {}
     for parameter in parameters:
         name = parameter["parameter_name"]
-        if name in changed or not parameter["parameter_has_default"]:
+        if name in ("model", "other") and name not in changed:
+            arguments[name] = draw(model_names(tiny))
+        elif name in changed or not parameter["parameter_has_default"]:
             arguments[name] = draw(st.one_of(typed(parameter, tiny), typed(parameter, tiny), anything))
     if "max_new_tokens" in arguments and isinstance(arguments["max_new_tokens"], int):
         arguments["max_new_tokens"] = min(arguments["max_new_tokens"], 64)  # bounded work, not a weaker check
