@@ -298,6 +298,8 @@ def _show_ids(raw: str, show_whitespace: bool, merge: bool, model: str) -> tuple
 
 @user_errors
 def _show_compare(text: str, add_special: bool, show_whitespace: bool, merge: bool, model: str, other: str) -> str:
+    if not (other or "").strip():  # the default model against itself would compare nothing
+        raise ValueError("Pick the other model to compare with (`other` is empty).")
     rows = []
     results = []
     for name in (model, other):
@@ -337,9 +339,8 @@ def _setter(value: str) -> Any:
     return put_example
 
 
-def _choices() -> list[str]:
-    registry = get_registry()
-    return list(dict.fromkeys([*registry.loaded(), *registry.choices()]))
+def _choices() -> list[tuple[str, str]]:
+    return get_registry().offered()
 
 
 def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
