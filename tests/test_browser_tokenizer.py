@@ -86,3 +86,19 @@ def test_offline_pickers_mark_what_needs_the_network_and_an_empty_compare_is_ref
     toast.first.wait_for()
     assert toast.count() == 1, f"the refusal is shown {toast.count()} times"
     assert page.locator("#tok-compare-out .tok-compare-row").count() == 0, "the same model was compared with itself"
+
+
+def test_a_decode_error_leaves_no_stale_text_and_no_error_badge(page: object) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_text("From IDs to text").click()
+    page.locator("#tok-ids-in textarea, #tok-ids-in input").first.fill("[15, 16]")
+    page.locator("#tok-decode").click()
+    decoded = page.locator("#tok-decoded textarea, #tok-decoded input").first
+    expect(decoded).not_to_have_value("")
+    page.locator("#tok-ids-in textarea, #tok-ids-in input").first.fill("[15, oops]")
+    page.locator("#tok-decode").click()
+    expect(page.locator("#tok-ids-counts .tok-warning")).to_be_visible()
+    assert decoded.input_value() == "", f"the previous text stayed beside the error: {decoded.input_value()!r}"
+    badges = page.locator("#tok-decoded, #tok-ids-chips, #tok-ids-counts").get_by_text("Error", exact=True)
+    assert badges.count() == 0, f"{badges.count()} outputs carry an Error badge"
