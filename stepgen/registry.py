@@ -5,7 +5,9 @@ same moment: the first asker loads it while the others wait for the same
 object, or for the same error when the load fails (a later request tries
 again). At most ``max_models`` stay loaded; the least recently used one is
 dropped first. ``allowed`` (from ``STEPGEN_ALLOWED_MODELS`` on a public host)
-refuses every other name before anything is read.
+refuses every other name before anything is read. It also says what a model picker
+should offer: with the hub switched off, what can load first and the rest marked
+as needing the network (it reads huggingface_hub's cache index, loads nothing).
 
 This module neither knows how to load a model (:mod:`stepgen.loading`) nor
 which model a session is looking at (that is the session's own state).
