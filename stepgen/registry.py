@@ -8,6 +8,9 @@ dropped first. ``allowed`` refuses every other name before anything is read:
 the host's ``STEPGEN_ALLOWED_MODELS`` (``*`` opens it to any name), else, on a
 public host (a Space, or a server listening beyond loopback), the models it
 offers, so that no visitor can make it read a local path or download a model.
+It also says what a model picker should offer: with the hub switched off, what
+can load first and the rest marked as needing the network (it reads
+huggingface_hub's cache index, loads nothing).
 
 This module neither knows how to load a model (:mod:`stepgen.loading`) nor
 which model a session is looking at (that is the session's own state).
@@ -22,12 +25,26 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from stepgen.embedded import EMBEDDED_NAME, embedded_gguf, is_embedded
-from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, load_model
+from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, hub_offline, load_model
 
 HUB_CHOICES = ("distilgpt2", "gpt2", "Qwen/Qwen2-0.5B", "HuggingFaceTB/SmolLM2-135M")
 """Hub models offered in the picker (any other causal LM id can be typed)."""
 
 Loader = Callable[..., LoadedModel]
+
+NEEDS_NETWORK = " (needs the network)"
+"""How a picker marks a hub model that cannot load while the hub is switched off (it is not in the cache)."""
+
+
+def cached_hub_models() -> list[str]:
+    """The hub models already in huggingface_hub's local cache (they load without the network)."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        repos = scan_cache_dir().repos
+    except Exception:  # no cache folder yet, or one huggingface_hub cannot read: nothing cached
+        return []
+    return sorted(repo.repo_id for repo in repos if repo.repo_type == "model")
 
 
 def canonical(name: str) -> str:
@@ -52,7 +69,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 """Addresses only this machine reaches."""
 
 
-def offered() -> list[str]:
+def offered_names() -> list[str]:
     """The models offered with no allowlist: the embedded one when installed, then :data:`HUB_CHOICES`."""
     names = [EMBEDDED_NAME] if embedded_gguf() is not None else []
     return names + [name for name in HUB_CHOICES if name not in names]
@@ -74,7 +91,7 @@ def allowed_from_env() -> tuple[str, ...] | None:
     if OPEN in parts:
         return None
     if not parts and is_public():
-        parts = [default_model(), *offered()]
+        parts = [default_model(), *offered_names()]
     names = tuple(dict.fromkeys(canonical(part) for part in parts))
     return names or None
 
@@ -125,7 +142,20 @@ class ModelRegistry:
 
     def choices(self) -> list[str]:
         """Names to offer in a model picker."""
-        return list(self.allowed) if self.allowed is not None else offered()
+        return list(self.allowed) if self.allowed is not None else offered_names()
+
+    def offered(self) -> list[tuple[str, str]]:
+        """(label, name) pairs for a model picker: with the hub switched off (``HF_HUB_OFFLINE``), what can load
+        first (the embedded model, models loaded or cached) and every other hub model marked as needing the
+        network; online, the names of :meth:`choices`."""
+        names = list(dict.fromkeys([*self.loaded(), *self.choices()]))
+        if self.allowed is not None or not hub_offline():
+            return [(name, name) for name in names]
+        cached = set(cached_hub_models())
+        ready = [name for name in names if name not in HUB_CHOICES or name in cached]
+        ready += [name for name in sorted(cached) if name not in ready]
+        return [(name, name) for name in ready] + [(name + NEEDS_NETWORK, name) for name in names
+                                                   if name not in ready]
 
     def loaded(self) -> list[str]:
         """Names loaded now, least recently used first."""

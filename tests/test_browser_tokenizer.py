@@ -59,3 +59,46 @@ def test_emoji_example_merges_partial_bytes_and_ids_decode(page: object, tiny_gp
     page.locator("#tok-decode").click()
     expect(page.locator("#tok-decoded textarea")).to_have_value(text)
     expect(page.locator("#tok-ids-chips .tok-chip")).to_have_count(len(example.merged()))
+
+
+def _options(page: object, picker: str) -> list[str]:
+    """The entries the dropdown ``#picker`` lists once opened (then closed again)."""
+    page.locator(f"#{picker} input").click()
+    options = page.locator("[role=option]")
+    options.first.wait_for()
+    shown = [text.strip() for text in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    return shown
+
+
+def test_offline_pickers_mark_what_needs_the_network_and_an_empty_compare_is_refused(page: object) -> None:
+    """The suite runs with HF_HUB_OFFLINE=1 and an empty hub cache: the hub models cannot load."""
+    for picker in ("model-picker", "tok-compare-model"):
+        if picker == "tok-compare-model":
+            page.get_by_text("Compare with another tokenizer").click()
+        shown = _options(page, picker)
+        marked = [entry for entry in shown if entry.endswith("(needs the network)")]
+        assert "gpt2 (needs the network)" in shown, f"#{picker} offers the hub's gpt2 unmarked: {shown}"
+        assert marked == shown[len(shown) - len(marked):] and len(marked) < len(shown), (
+            f"#{picker} does not list what loads first: {shown}")
+    page.locator("#tok-compare").click()
+    toast = page.locator(".toast-body", has_text="Pick the other model to compare with")
+    toast.first.wait_for()
+    assert toast.count() == 1, f"the refusal is shown {toast.count()} times"
+    assert page.locator("#tok-compare-out .tok-compare-row").count() == 0, "the same model was compared with itself"
+
+
+def test_a_decode_error_leaves_no_stale_text_and_no_error_badge(page: object) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_text("From IDs to text").click()
+    page.locator("#tok-ids-in textarea, #tok-ids-in input").first.fill("[15, 16]")
+    page.locator("#tok-decode").click()
+    decoded = page.locator("#tok-decoded textarea, #tok-decoded input").first
+    expect(decoded).not_to_have_value("")
+    page.locator("#tok-ids-in textarea, #tok-ids-in input").first.fill("[15, oops]")
+    page.locator("#tok-decode").click()
+    expect(page.locator("#tok-ids-counts .tok-warning")).to_be_visible()
+    assert decoded.input_value() == "", f"the previous text stayed beside the error: {decoded.input_value()!r}"
+    badges = page.locator("#tok-decoded, #tok-ids-chips, #tok-ids-counts").get_by_text("Error", exact=True)
+    assert badges.count() == 0, f"{badges.count()} outputs carry an Error badge"

@@ -113,3 +113,19 @@ def test_environment_configures_the_registry(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("STEPGEN_MODEL")
     assert default_model() == "embedded", "the embedded model is installed, so it is the default"
     assert canonical(EMBEDDED_LABEL) == "embedded", canonical(EMBEDDED_LABEL)
+
+
+def test_offline_pickers_offer_what_can_load_and_mark_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepgen import registry as registry_module
+
+    monkeypatch.setattr(registry_module, "hub_offline", lambda: True)
+    monkeypatch.setattr(registry_module, "cached_hub_models", lambda: ["gpt2", "someone/cached-lm"])
+    offered = ModelRegistry().offered()
+    labels = dict((name, label) for label, name in offered)
+    assert labels["gpt2"] == "gpt2" and labels["someone/cached-lm"] == "someone/cached-lm", (
+        f"a cached hub model is marked as needing the network: {offered}")
+    assert labels["distilgpt2"] == "distilgpt2" + registry_module.NEEDS_NETWORK, f"not marked: {offered}"
+    marked = [index for index, (label, _) in enumerate(offered) if label.endswith(registry_module.NEEDS_NETWORK)]
+    assert marked == list(range(len(offered) - len(marked), len(offered))), f"what can load comes first: {offered}"
+    monkeypatch.setattr(registry_module, "hub_offline", lambda: False)
+    assert all(label == name for label, name in ModelRegistry().offered()), "online, nothing is marked"

@@ -275,7 +275,7 @@ def test_a_public_host_loads_only_the_offered_models_unless_opened(env: dict[str
     if not public:
         assert allowed is None, f"a loopback host must stay open, but allows only {allowed}"
         return
-    assert allowed is not None and set(registry.offered()) | {registry.default_model()} == set(allowed), allowed
+    assert allowed is not None and set(registry.offered_names()) | {registry.default_model()} == set(allowed), allowed
     with pytest.raises(ModelLoadError, match="not available here"):
         registry.ModelRegistry(allowed=allowed, loader=_never).get("/etc")
     monkeypatch.setenv("STEPGEN_ALLOWED_MODELS", "*")

@@ -13,7 +13,7 @@ import gradio as gr
 
 from stepgen.loading import LoadedModel, ModelLoadError
 from stepgen.registry import default_model, get_model, get_registry
-from ui.errors import as_text, user_errors, warn
+from ui.errors import as_text, user_errors
 
 
 def describe(loaded: LoadedModel) -> str:
@@ -30,8 +30,7 @@ def switch_model(name: str, current: str, progress: gr.Progress = gr.Progress(tr
     progress(0, desc=f"Loading {name}")
     try:
         loaded = get_model(name, progress=lambda message: progress(None, desc=message))
-    except ModelLoadError as error:
-        warn(str(error))
+    except ModelLoadError as error:  # said once, in the status line under the picker (no second notice)
         return current, f"⚠️ {as_text(error)}  \nStill serving <code>{as_text(current)}</code>."
     return loaded.name, describe(loaded)
 
@@ -79,9 +78,9 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
     the switch has landed, where a ``.change`` of the state could read them half-updated)."""
     registry = get_registry()
     start = default_model()
-    choices = registry.choices()
-    if start not in choices:
-        choices = [start, *choices]
+    choices = registry.offered()
+    if start not in [name for _, name in choices]:
+        choices = [(start, start), *choices]
     model_state = gr.State(start)
     with gr.Row(equal_height=True):
         picker = gr.Dropdown(

@@ -306,15 +306,32 @@ def _show_text(text: str, add_special: bool, show_whitespace: bool, merge: bool,
     return (chips, counts, details, state, str(result.ids))
 
 
-@user_errors
+def _refused(error: ValueError) -> str:
+    """A bad input said once, as a notice, and in place of the view it leaves empty: raising instead would mark
+    every output "Error" while they still show the previous, valid answer."""
+    gr.Warning(str(error))
+    return f'<p class="tok-warning">⚠️ {html.escape(str(error))}</p>'
+
+
 def _show_ids(raw: str, show_whitespace: bool, merge: bool, model: str) -> tuple[Any, ...]:
-    loaded = _model(model)
-    result = tk.detokenize(loaded.tokenizer, tk.parse_ids(raw))
+    try:
+        loaded = _model(model)
+        result = tk.detokenize(loaded.tokenizer, tk.parse_ids(raw))
+    except ValueError as error:
+        return "", _refused(error), _NO_DETAILS, {"text": "", "chips": []}, ""
     return (*_view(result, show_whitespace=show_whitespace, merge=merge), result.text)
 
 
-@user_errors
 def _show_compare(text: str, add_special: bool, show_whitespace: bool, merge: bool, model: str, other: str) -> str:
+    try:
+        return _compared(text, add_special, show_whitespace, merge, model, other)
+    except ValueError as error:
+        return _refused(error)
+
+
+def _compared(text: str, add_special: bool, show_whitespace: bool, merge: bool, model: str, other: str) -> str:
+    if not (other or "").strip():  # the default model against itself would compare nothing
+        raise ValueError("Pick the other model to compare with (`other` is empty).")
     rows = []
     results = []
     for name in (model, other):
@@ -354,9 +371,8 @@ def _setter(value: str) -> Any:
     return put_example
 
 
-def _choices() -> list[str]:
-    registry = get_registry()
-    return list(dict.fromkeys([*registry.loaded(), *registry.choices()]))
+def _choices() -> list[tuple[str, str]]:
+    return get_registry().offered()
 
 
 def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]:
