@@ -445,8 +445,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--browser", action="store_true",
+                        help="measure the page in Chromium instead (stepgen/browserbench.py; starts the app)")
     args = parser.parse_args(argv)
-    figures = run(args.only.split(",") if args.only else None)
+    if args.browser:
+        from stepgen import browserbench  # Playwright and a server: only when asked for
+
+        figures = browserbench.run()
+    else:
+        figures = run(args.only.split(",") if args.only else None)
     data = {
         "torch_threads": torch.get_num_threads(),
         "figures": [asdict(figure) | {"ok": figure.ok} for figure in figures],
