@@ -28,7 +28,7 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         model_state, status, switched = header.build_header()
         views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # a phone shows every tab, none behind "..."
             with gr.Tab("Tokenizer", id="tokenizer"):
                 views["tokenizer"] = tokenizer_tab.build(model_state, switched)
             with gr.Tab("Next token", id="next-token"):

@@ -454,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--sessions", type=int, default=24, help="concurrent mixed sessions (default 24)")
     load.add_argument("--long-sessions", type=int, default=4, help="sessions running long generations (default 4)")
     load.add_argument("--seconds", type=float, default=120.0, help="duration of the load (default 120)")
+    parser.add_argument("--browser", action="store_true",
+                        help="measure the page in Chromium instead (stepgen/browserbench.py; starts the app)")
     args = parser.parse_args(argv)
     report = None
     if args.load:
@@ -462,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         report = loadbench.run_load(args.model, sessions=args.sessions, long_sessions=args.long_sessions,
                                     seconds=args.seconds)
         figures = loadbench.figures(report)
+    elif args.browser:
+        from stepgen import browserbench  # Playwright and a server: only when asked for
+
+        figures = browserbench.run()
     else:
         figures = run(args.only.split(",") if args.only else None)
     data = {

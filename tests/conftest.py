@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -123,13 +125,18 @@ def browser() -> object:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: object, app_url: str) -> object:
-    """A fresh browser page on the app, fully loaded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
+def open_app(browser: object, app_url: str, **context: Any) -> Iterator[object]:
+    """A fresh browser page on the app, fully loaded, in a context made with ``context`` (viewport, ...)."""
+    opened = browser.new_context(**context)
+    page = opened.new_page()
     page.set_default_timeout(30_000)
     page.goto(app_url)
     page.wait_for_selector("#model-status :text('Serving')")
     yield page
-    context.close()
+    opened.close()
+
+
+@pytest.fixture
+def page(browser: object, app_url: str) -> object:
+    """A fresh browser page on the app, fully loaded."""
+    yield from open_app(browser, app_url, viewport={"width": 1280, "height": 900})

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.browser
 
 WCAG_AA = 4.5  # normal-size text
 
-CONTRASTS = """
-(selector) => {
+COLOURS = """
   const parse = (c) => {
     const m = c.match(/rgba?\\(([^)]+)\\)/);
     if (!m) return null;
@@ -28,7 +27,12 @@ CONTRASTS = """
     const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
   };
-  const background = (el) => {
+"""
+"""How the two measures read a computed colour and its WCAG luminance."""
+
+CONTRASTS = """
+(selector) => {
+""" + COLOURS + """  const background = (el) => {
     for (let node = el; node; node = node.parentElement) {
       const c = parse(getComputedStyle(node).backgroundColor);
       if (c && c.a > 0.5) return c;
@@ -45,6 +49,41 @@ CONTRASTS = """
     });
 }
 """
+
+
+EDGES = """
+(selector) => {
+""" + COLOURS + """  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const page = (el) => {
+    for (let node = el.parentElement; node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  return [...document.querySelectorAll(selector)]
+    .filter((el) => el.offsetParent !== null)
+    .map((el) => {
+      const style = getComputedStyle(el);
+      const around = page(el);
+      const fill = ratio(parse(style.backgroundColor), around);
+      const edge = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 1
+        ? ratio(parse(style.outlineColor), around) : 1;
+      return {text: el.textContent.trim().slice(0, 20), fill: Math.round(fill * 100) / 100,
+              edge: Math.round(edge * 100) / 100};
+    });
+}
+"""
+NON_TEXT = 3.0  # WCAG 1.4.11: what marks out a thing from what is around it
+
+
+def _stands_out(page: object, selector: str, what: str) -> None:
+    """Each coloured token's fill or its edge contrasts with the page around it (cividis reaches the page's own
+    colour at one end in each theme)."""
+    found = page.evaluate(EDGES, selector)
+    assert found, f"no {what} on the page"
+    lost = [item for item in found if max(item["fill"], item["edge"]) < NON_TEXT]
+    assert not lost, f"{what} hardly differ from the page around them (< {NON_TEXT}:1): {lost[:5]} (of {len(found)})"
 
 
 def _check(page: object, selector: str, what: str) -> None:
@@ -82,6 +121,7 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, client: obj
         page.get_by_role("tab", name="Next token").click()
         page.get_by_text("Every position: how likely was each token of the prompt?").click()
         _check(page, "#next-score .sc-tok[data-prob]", "scored prompt tokens of the Next-token tab")
+        _stands_out(page, "#next-score .sc-tok[data-prob]", "scored prompt tokens of the Next-token tab")
         _check(page, "#next-score .prob-legend, #next-score .sc-head", "grey hints of the Next-token tab")
 
         page.get_by_role("tab", name="Step by step").click()
@@ -89,6 +129,7 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, client: obj
             page.get_by_role("button", name="Greedy step").click()
         page.wait_for_function("() => document.querySelectorAll('.step-gen-tok').length === 4")
         _check(page, ".step-gen-tok", "generated tokens of the Step tab")
+        _stands_out(page, ".step-gen-tok", "generated tokens of the Step tab")
         _check(page, ".step-chip", "candidate chips of the Step tab")
         _check(page, ".step-prompt-tok, #step-text .prob-legend, .step-chip-prob",
                "prompt tokens and grey hints of the Step tab")
@@ -97,6 +138,7 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, client: obj
         page.locator("#pg-run").click()
         page.locator("#pg-status").get_by_text("Done").wait_for()
         _check(page, ".pg-tok", "generated tokens of the playground")
+        _stands_out(page, ".pg-tok", "generated tokens of the playground")
         _check(page, "#pg-output .prob-legend, .pg-seq-head, .pg-prompt", "grey hints and the prompt in the playground")
     finally:
         context.close()

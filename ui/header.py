@@ -2,11 +2,12 @@
 
 The session's model name lives in a ``gr.State`` that every tab takes as an
 input. A failed load shows why and leaves that state (and so every tab) on the
-model it had.
+model it had. ``picker_keys.js`` keeps a Tab through the picker from opening its list.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -14,6 +15,8 @@ import gradio as gr
 from stepgen.loading import LoadedModel, ModelLoadError
 from stepgen.registry import default_model, get_model, get_registry
 from ui.errors import as_text, user_errors
+
+PICKER_KEYS_JS = Path(__file__).with_name("picker_keys.js").read_text(encoding="utf-8")
 
 
 def describe(loaded: LoadedModel) -> str:
@@ -82,7 +85,7 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
     if start not in [name for _, name in choices]:
         choices = [(start, start), *choices]
     model_state = gr.State(start)
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_id="model-row"):
         picker = gr.Dropdown(
             choices=choices, value=start, allow_custom_value=registry.allowed is None, label="Model",
             info="A hub id, a local folder or a .gguf file; 'embedded' works offline.", scale=3,
@@ -90,6 +93,7 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
         )
         load = gr.Button("Load model", scale=1, elem_id="load-model")
     status = gr.Markdown(elem_id="model-status")
+    gr.HTML(elem_id="picker-keys", js_on_load=PICKER_KEYS_JS, padding=False, elem_classes=["stepgen-hidden"])
     switched = [
         load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
         picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
