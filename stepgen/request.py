@@ -121,7 +121,8 @@ class GenerationRequest:
         unknown = sorted(set(values) - decoding_names - own_names)
         if unknown:
             known = ", ".join(sorted(decoding_names | own_names))
-            raise ValueError(f"Unknown generate() knob(s): {', '.join(unknown)}; known: {known}")
+            names = ", ".join(name if name.isidentifier() else repr(name) for name in unknown)  # '' shows as ''
+            raise ValueError(f"Unknown generate() knob(s): {names}; known: {known}")
         decoding = DecodingSettings.from_dict({k: v for k, v in values.items() if k in decoding_names})
         return cls(decoding=decoding, **{k: v for k, v in values.items() if k in own_names})
 

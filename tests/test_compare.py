@@ -82,6 +82,7 @@ def test_distinct_two_grams() -> None:
     ([5], "`settings[0]` has to be a dict of knobs or a preset name, but is int"),
     (["greedy", "fast"], "`settings[1]` has to be a dict of knobs or one of the presets"),
     ([{"top_kk": 3}], "`settings[0]`: Unknown generate() knob(s): top_kk"),
+    ([{"": 3}], "`settings[0]`: Unknown generate() knob(s): ''; known"),
     ([{"penalty_alpha": 0.5, "top_k": 1}], "`top_k` has to be an integer from 2"),
     ([{"penalty_alpha": 1.5, "top_k": 4}], "`penalty_alpha` has to be"),
 ])

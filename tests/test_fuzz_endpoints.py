@@ -172,7 +172,8 @@ def check_message(api_name: str, text: str, arguments: dict[str, Any]) -> None:
     from ui.errors import MAX_MESSAGE
 
     names = [p["parameter_name"] for p in endpoints()[api_name]["parameters"]]
-    named = any(f"`{name}`" in text for name in names) or ITEM_FIELD.search(text)
+    # `settings[0]` names `settings`
+    named = any(f"`{name}`" in text or f"`{name}[" in text for name in names) or ITEM_FIELD.search(text)
     assert named or any(part in text for part in WHOLE_INPUT), (
         f"{api_name} {_short(arguments)}: the message {text[:300]!r} names none of {names}")
     assert len(text) <= MAX_MESSAGE + 40, (
