@@ -70,7 +70,8 @@ def test_a_number_typed_beyond_a_slider_is_named_then_the_slider_keeps_its_lowes
     message = page.locator("#next-message")
     # the message comes in the same response that leaves the chart alone
     message.locator("text=top_p").wait_for()
-    assert "top_p has to be a float > 0 and <= 1, but is 0" in message.inner_text(), message.inner_text()
+    # the message is shown as its characters (backticks included), like every message that may quote a value
+    assert "`top_p` has to be a float > 0 and <= 1, but is 0" in message.inner_text(), message.inner_text()
     page.wait_for_function("() => !document.querySelector('#next-chart .js-plotly-plot')")
     box.press("Tab")  # leave the box
     page.wait_for_function("() => Number(document.querySelector('#next-top-p input[type=number]').value) === 0.01")

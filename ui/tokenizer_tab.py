@@ -27,7 +27,7 @@ from stepgen.loading import LoadedModel
 from stepgen.registry import default_model, get_model, get_registry
 from stepgen.tokens import visible
 from ui.controls import echo
-from ui.errors import user_errors
+from ui.errors import user_errors, warn
 from ui.render import token_html
 
 EXAMPLES = {
@@ -309,7 +309,7 @@ def _show_text(text: str, add_special: bool, show_whitespace: bool, merge: bool,
 def _refused(error: ValueError) -> str:
     """A bad input said once, as a notice, and in place of the view it leaves empty: raising instead would mark
     every output "Error" while they still show the previous, valid answer."""
-    gr.Warning(str(error))
+    warn(str(error))
     return f'<p class="tok-warning">⚠️ {html.escape(str(error))}</p>'
 
 
