@@ -136,6 +136,18 @@ def open_app(browser: object, app_url: str, **context: Any) -> Iterator[object]:
     opened.close()
 
 
+def open_embedded(browser: object, app_url: str, *, height: int) -> Iterator[object]:
+    """The app opened on the embedded model by a deep link, in a window as wide as a laptop's (``height`` tall),
+    with a timeout long enough for the first load, which dequantises the model."""
+    context = browser.new_context(viewport={"width": 1280, "height": height}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(f"{app_url}/?model=embedded")
+    page.wait_for_function("() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def page(browser: object, app_url: str) -> object:
     """A fresh browser page on the app, fully loaded."""

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conftest import open_embedded
 from browser_helpers import set_number, wait_for_shown, wait_until_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,13 +22,7 @@ COLUMN_IDS = """() => Array.from(document.querySelectorAll('#cmp-output .cmp-col
 @pytest.fixture
 def app_page(browser: object, app_url: str, embedded_cache_dir: Path) -> Iterator[object]:
     """The app opened on the embedded model by a deep link, in a window as wide as a laptop's."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1100}, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(120_000)  # the first load of the embedded model dequantises it
-    page.goto(f"{app_url}/?model=embedded")
-    page.wait_for_function("() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
-    yield page
-    context.close()
+    yield from open_embedded(browser, app_url, height=1100)
 
 
 def test_four_strategies_side_by_side_equal_compare(app_page: object, client: object) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conftest import open_embedded
 from browser_helpers import chart, set_number, wait_for_chart, wait_until_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,14 +26,9 @@ PROMPT = "The capital of France is"
 @pytest.fixture
 def app_page(browser: object, app_url: str, embedded_cache_dir: Path) -> Iterator[object]:
     """The app opened on the embedded model by a deep link, in a window as wide as a laptop's."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1280}, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(120_000)  # the first load of the embedded model dequantises it
-    page.goto(f"{app_url}/?model=embedded")
-    page.wait_for_function("() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    for page in open_embedded(browser, app_url, height=1280):
+        page.set_default_timeout(30_000)
+        yield page
 
 
 def screenshot(page: object, name: str) -> None:
