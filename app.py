@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import plotly.graph_objects as go
 
 from stepgen.registry import get_model
 from ui import compare_tab, deeplinks, endpoints, header, next_token_tab, playground_tab, step_tab, tokenizer_tab
@@ -27,6 +28,10 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}")
         model_state, status, switched = header.build_header()
+        # Gradio loads its charting library (plotly.js, about a second of the browser's time) when the first
+        # chart is drawn: this empty chart, never shown, draws with the page, so that opening a tab with
+        # charts does not freeze it
+        gr.Plot(go.Figure(), show_label=False, elem_id="charts-preload", elem_classes=["stepgen-hidden"])
         views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # a phone shows every tab, none behind "..."
             with gr.Tab("Tokenizer", id="tokenizer"):

@@ -23,6 +23,7 @@ import gradio as gr
 from stepgen.compare import DEFAULT_SETTINGS, MAX_COMPARE, compare
 from stepgen.presets import PRESETS
 from stepgen.registry import default_model, get_model
+from ui import progress
 from ui.controls import control
 from ui.deeplinks import DeepLink, to_query
 from ui.endpoints import knob_endpoint
@@ -161,7 +162,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         run = gr.Button("Run", variant="primary", elem_id="cmp-run")
         output = gr.HTML(columns_html({}), elem_id="cmp-output")
     gr.on([run.click, prompt.submit], user_errors(_run), [model_state, prompt, chosen, extra, seed, max_new_tokens],
-          [output], api_visibility="private")
+          [output], api_visibility="private", **progress.on(output))
     gr.api(compare_api, api_name="compare")
     return {"prompt": prompt, "strategies": chosen, "seed": seed, "max_new_tokens": max_new_tokens,
             "run_button": run, "output": output}

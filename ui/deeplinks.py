@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import gradio as gr
 from gradio import route_utils
 
-from ui import header
+from ui import header, progress
 from ui.errors import message, warn
 
 RESERVED = ("tab", "model", "path", "branches")
@@ -364,7 +364,8 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
         return selected
 
     for tab in tab_list:
-        tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private")
+        tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private",
+                   **progress.on(current_tab))
 
     model_outputs = [model_state, status] + ([picker] if picker is not None else [])
     rendered = [c for view in tab_views.values() if view.render is not None for c in view.render[1]]
@@ -407,12 +408,13 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
         return out if out else gr.skip()
 
     # no progress overlay: it must not cover the controls while the first view is computed
-    restored = demo.load(restore, [model_state], outputs, api_visibility="private", show_progress="hidden")
+    restored = demo.load(restore, [model_state], outputs, api_visibility="private", show_progress="hidden",
+                         **progress.on(status))
     for view in tab_views.values():
         if view.replay is not None:
             handler, named, replay_outputs = view.replay
             restored.then(_when_linked(view.tab_id, handler), inputs_kwargs=named, outputs=replay_outputs,
-                          api_visibility="private", show_progress="hidden")
+                          api_visibility="private", show_progress="hidden", **progress.on(status))
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")
@@ -444,7 +446,8 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
         return share_url(app_root(request), tab, model, view, mine, *_trail(path_value))
 
     extras = [component for view in tab_views.values() if view.share is not None for component in view.share[1]]
-    share.click(make_link, [current_tab, model_state, *flat, *paths, *extras], [link_box], api_visibility="private")
+    share.click(make_link, [current_tab, model_state, *flat, *paths, *extras], [link_box], api_visibility="private",
+                **progress.on(link_box))
     return link_box
 
 

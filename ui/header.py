@@ -14,6 +14,7 @@ import gradio as gr
 
 from stepgen.loading import LoadedModel, ModelLoadError
 from stepgen.registry import default_model, get_model, get_registry
+from ui import progress
 from ui.errors import as_text, user_errors
 
 PICKER_KEYS_JS = Path(__file__).with_name("picker_keys.js").read_text(encoding="utf-8")
@@ -95,8 +96,10 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
     status = gr.Markdown(elem_id="model-status")
     gr.HTML(elem_id="picker-keys", js_on_load=PICKER_KEYS_JS, padding=False, elem_classes=["stepgen-hidden"])
     switched = [
-        load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
-        picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private"),
+        load.click(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private",
+                   **progress.on(status)),
+        picker.select(_pick, [picker, model_state], [model_state, status, picker], api_visibility="private",
+                      **progress.on(status)),
     ]
     gr.api(load_model, api_name="load_model")
     gr.api(list_models, api_name="models")
@@ -104,4 +107,4 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
 
 
 def on_page_load(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown) -> None:
-    demo.load(show_current, [model_state], [status], api_visibility="private")
+    demo.load(show_current, [model_state], [status], api_visibility="private", **progress.on(status))

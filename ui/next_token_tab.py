@@ -44,6 +44,7 @@ from stepgen.scoring import TextScore, score
 from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
+from ui import progress
 from ui.controls import control, controls, decoding, echo, joined, parsed
 from ui.endpoints import knob_endpoint
 from ui.errors import as_text, user_errors, warn
@@ -336,9 +337,11 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     named = {"model": model_state, "prompt": prompt, **knobs}
     shown = gr.State(None)
     """The control values the views were computed from, by name (see :func:`ui.controls.echo`)."""
-    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "minimal"}
+    # quick events: no spinner, no fading; a draw is slower and shows a spinner on its note
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(message)}
     drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
-                                outputs=[draws_plot, draws_note], **quiet)
+                                outputs=[draws_plot, draws_note], **{**quiet, "show_progress": "minimal",
+                                                                     **progress.on(draws_note)})
 
     def _showing(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
         return (*_update(model, prompt, **values), {"prompt": prompt, **values})
@@ -368,7 +371,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
     scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
                                "trigger_mode": "always_last", "show_progress": "hidden",
-                               "api_visibility": "private"}
+                               "api_visibility": "private", **progress.on(scored)}
     prompt.change(_score, **scoring)
     for event in switched:
         event.then(_score, **scoring)

@@ -38,6 +38,7 @@ from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, Gen
 from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
+from ui import progress
 from ui.beamtree_view import beam_tree_html
 from ui.contrastive_view import contrastive_html
 from ui.controls import control
@@ -390,15 +391,15 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     seed = controls["seed"]
     knob_inputs = [controls[name] for name in KNOBS]
     last_seed = gr.State(None)
-    preset.input(user_errors(preset_values), [preset], knob_inputs, api_visibility="private")
-    experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset],
-                     api_visibility="private")
-    experiment.change(experiment_note, [experiment], [note], api_visibility="private", show_progress="hidden")
+    # quick events show no progress (and put it on the status line, see ui.progress)
+    quick: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(status)}
+    preset.input(user_errors(preset_values), [preset], knob_inputs, **quick)
+    experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset], **quick)
+    experiment.change(experiment_note, [experiment], [note], **quick)
     run_inputs = {"model": model_state, "prompt": prompt, **controls}
     run_outputs = [status, output, chart, effective, code, last_seed]
-    gr.on([run.click, prompt.submit], _run, inputs_kwargs=run_inputs, outputs=run_outputs, api_visibility="private",
-          show_progress="hidden")
-    reuse_seed.click(_last_seed, [last_seed], [seed], api_visibility="private", show_progress="hidden")
+    gr.on([run.click, prompt.submit], _run, inputs_kwargs=run_inputs, outputs=run_outputs, **quick)
+    reuse_seed.click(_last_seed, [last_seed], [seed], **quick)
     # its own queue slot: Stop must get through while the run it stops holds one
     stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(generate_api, api_name="generate")

@@ -36,7 +36,7 @@ from stepgen.knobs import DECODING
 from stepgen.settings import DecodingSettings
 from stepgen.tokenize import Group, TokenSpan, detokenize
 from stepgen.tokens import hex_bytes, readable, token_bytes, token_text, visible
-from ui import runs
+from ui import progress, runs
 from ui.endpoints import knob_endpoint
 from ui.errors import as_text, message, user_errors, warn
 from ui.controls import control, decoding, echo, parsed
@@ -499,7 +499,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     shown = gr.State(None)
     """The control values the candidates were computed from, by name (see :func:`ui.controls.echo`)."""
     outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path, shown]
-    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(text)}
     # Every click counts, in order: quick key presses queue up instead of being dropped while a step runs, and
     # one step runs at a time, so that each reads the session the one before it wrote (on a small CPU two steps
     # at once would not be faster anyway).
@@ -539,7 +539,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     seed.change(_reseed, [session, seed], [session], **quiet)
     # its own queue slot: Stop must get through while the run it stops holds one
     auto.click(_auto, inputs_kwargs={**common, "count": count, "mode": mode}, outputs=outputs,
-               api_visibility="private", show_progress="minimal")
+               api_visibility="private", show_progress="minimal", **progress.on(text))
     stop.click(_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     gr.api(step_api, api_name="step")
 

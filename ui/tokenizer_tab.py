@@ -26,6 +26,7 @@ from stepgen.chat import chat
 from stepgen.loading import LoadedModel
 from stepgen.registry import default_model, get_model, get_registry
 from stepgen.tokens import visible
+from ui import progress
 from ui.controls import echo
 from ui.errors import user_errors, warn
 from ui.render import token_html
@@ -289,7 +290,8 @@ def _chip_view(prefix: str) -> _ChipView:
             return _NO_DETAILS
         return details_html(chips_now[index], view.get("text", ""))
 
-    chips.click(show_details, [state], [details], api_visibility="private", show_progress="hidden")
+    chips.click(show_details, [state], [details], api_visibility="private", show_progress="hidden",
+                **progress.on(details))
     return _ChipView(chips, counts, details, state)
 
 
@@ -442,21 +444,23 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         return _showing(text_value, add, whitespace, merged, model)
 
     inputs = [text, add_special, show_whitespace, merge, model_state]
-    quiet: dict[str, Any] = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden"}
+    quiet: dict[str, Any] = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden",
+                             **progress.on(main.counts)}
     gr.on([text.change, add_special.input, show_whitespace.input, merge.input], _edited, [*inputs, shown],
           [*main_outputs, shown], **quiet)
     for event in switched:  # chained: it reads the boxes once the new model has landed
         event.then(_showing, inputs, [*main_outputs, shown], **quiet)
     for name, button in example_buttons.items():
-        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private")
+        button.click(_setter(EXAMPLES[name]), None, [text], api_visibility="private", **progress.on(main.counts))
     decode_outputs = [from_ids.chips, from_ids.counts, from_ids.details, from_ids.state, decoded]
     gr.on([decode.click, ids_in.submit], _show_ids, [ids_in, show_whitespace, merge, model_state], decode_outputs,
-          api_visibility="private")
+          api_visibility="private", **progress.on(from_ids.counts))
     gr.on([compare.click, other.select], _show_compare,
-          [text, add_special, show_whitespace, merge, model_state, other], [compared], api_visibility="private")
+          [text, add_special, show_whitespace, merge, model_state, other], [compared], api_visibility="private",
+          **progress.on(compared))
     chat_outputs = [chat_view.chips, chat_view.counts, chat_view.details, chat_view.state, rendered]
     render.click(_show_chat, [system, user, assistant, generation_prompt, show_whitespace, merge, model_state],
-                 chat_outputs, api_visibility="private")
+                 chat_outputs, api_visibility="private", **progress.on(chat_view.counts))
 
     gr.api(tokenize_text, api_name="tokenize")
     gr.api(detokenize_ids, api_name="detokenize")

@@ -1,0 +1,51 @@
+"""Every event shows its progress on one component, and the app on few (see ``ui/progress.py`` for why).
+
+Read from the Blocks config, as the page receives it: a new event that leaves Gradio's default (progress on
+every output) fails here, before it can slow every keystroke of the page down.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import app
+from ui import progress
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return app.build_demo().get_config_file()
+
+
+def _name(config: dict, component_id: int) -> str:
+    component = next(c for c in config["components"] if c["id"] == component_id)
+    return f"{component['type']} #{component['props'].get('elem_id') or component_id}"
+
+
+def test_every_event_a_page_starts_shows_its_progress_on_one_component(config: dict) -> None:
+    shown = progress.targets(config)
+    assert len(shown) > 40, f"only {len(shown)} events found: the config has changed shape"
+    crowded = {index: sorted(_name(config, i) for i in ids) for index, ids in shown.items() if len(ids) > 1}
+    assert not crowded, f"events showing progress on several components (give them progress.on(...)): {crowded}"
+
+
+def test_the_whole_app_shows_progress_on_few_components(config: dict) -> None:
+    every = set().union(*progress.targets(config).values())
+    assert len(every) <= progress.MAX_TARGETS, sorted(_name(config, i) for i in every)
+
+
+def test_the_first_view_of_a_page_shows_its_progress_on_the_model_status(config: dict) -> None:
+    loads = [d for d in config["dependencies"] if d["targets"] and d["targets"][0][1] == "load"
+             and len(d["outputs"]) > 20]
+    assert len(loads) == 1, f"{len(loads)} load events write more than 20 components"
+    assert [_name(config, i) for i in loads[0]["show_progress_on"]] == ["markdown #model-status"]
+
+
+def test_targets_reads_progress_from_the_outputs_when_an_event_names_none() -> None:
+    config = {"dependencies": [
+        {"backend_fn": True, "targets": [[1, "click"]], "outputs": [2, 3], "show_progress_on": None},
+        {"backend_fn": True, "targets": [[1, "change"]], "outputs": [2, 3], "show_progress_on": [4]},
+        {"backend_fn": False, "targets": [[1, "click"]], "outputs": [5]},
+        {"backend_fn": True, "targets": [], "outputs": [6]},
+    ]}
+    assert progress.targets(config) == {0: {2, 3}, 1: {4}}
