@@ -4,8 +4,8 @@ A cancelled run is a ``gradio_client`` job cancelled mid-stream; an abandoned on
 queue over plain HTTP, reads the stream until tokens flow, and hangs up (what a closed browser tab does to the
 server). After three of each to warm up (the thread pools of Gradio and the client grow to their working size)
 and twenty more of each, no generate() worker is left, the sampling lock is free, no thread is left and the
-process's threads (outside bounded pools) and memory are within 10 % of where they started, and a seeded
-sampling run still gives the same text.
+process's threads (outside bounded pools and the native threads torch gives a pooled thread) and memory are
+within 10 % of where they started, and a seeded sampling run still gives the same text.
 Waits follow the server's own events (the worker threads ending), bounded so that a hang fails.
 """
 
@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import torch
 
 from stepgen import generation
 from stepgen.loadbench import server_figures
@@ -34,12 +35,13 @@ POOLS = ("ThreadPoolExecutor-", "AnyIO worker thread", "tqdm_monitor")
 and then stay, up to their limit, which is no leak; every other thread counts."""
 
 
-def _threads() -> tuple[int, set[str]]:
-    """The process's threads outside those pools (native ones included), and the names of its own Python ones."""
+def _threads() -> tuple[int, set[str], int]:
+    """The process's threads outside those pools (native ones included), the names of its own Python ones, and
+    how many pooled Python threads there are."""
     python = threading.enumerate()
     pooled = sum(thread.name.startswith(POOLS) for thread in python)
     own = {thread.name for thread in python if not thread.name.startswith(POOLS)}
-    return int(server_figures(os.getpid())["threads"]) - pooled, own
+    return int(server_figures(os.getpid())["threads"]) - pooled, own, pooled
 
 
 def _workers() -> list[threading.Thread]:
@@ -88,16 +90,21 @@ def test_cancelled_and_abandoned_runs_leave_nothing_behind(client: object, long_
     model = str(long_tiny_dir)
     first = client.predict(prompt=PROMPT, api_name="/generate", **SEEDED)["sequences"][0]["token_ids"]
     _rounds(client, model, WARM_UP)  # the thread pools of Gradio and the client grow to their working size
-    start, (threads, names) = server_figures(os.getpid()), _threads()
+    start, (threads, names, _) = server_figures(os.getpid()), _threads()
     _rounds(client, model, RUNS)
     assert not generation._SAMPLING_LOCK.locked(), "the sampling lock is still held"
     for thread in threading.enumerate():  # one still winding down (a stream's heartbeat) gets its time to end
         if thread.name not in names and not thread.name.startswith(POOLS):
             thread.join(timeout=10)
-    end, (threads_after, names_after) = server_figures(os.getpid()), _threads()
+    end, (threads_after, names_after, pooled) = server_figures(os.getpid()), _threads()
     assert names_after <= names, f"threads the runs left behind: {sorted(names_after - names)}"
-    assert threads_after <= threads * 1.1, (f"threads outside the pools grew from {threads} to {threads_after} over "
-                                            f"the runs: {sorted(t.name for t in threading.enumerate())}")
+    # A pooled thread that runs the model for the first time gets torch's own team of native threads (one
+    # fewer than torch's thread count): bounded by the pools, it is no leak. One thread left per run is.
+    allowance = threads * 0.1 + pooled * (torch.get_num_threads() - 1)
+    assert 2 * RUNS > allowance, f"a leak of a thread per run ({2 * RUNS}) would pass within {allowance:.1f}"
+    assert threads_after <= threads + allowance, (
+        f"threads outside the pools grew from {threads} to {threads_after} over the runs (allowed: "
+        f"{allowance:.1f}): {sorted(t.name for t in threading.enumerate())}")
     assert end["rss_mb"] <= start["rss_mb"] * 1.1, (f"memory grew from {start['rss_mb']:.0f} MB to "
                                                     f"{end['rss_mb']:.0f} MB over the runs")
     again = client.predict(prompt=PROMPT, api_name="/generate", **SEEDED)["sequences"][0]["token_ids"]
