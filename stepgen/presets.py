@@ -35,6 +35,25 @@ def preset(name: str, **keep: Any) -> GenerationRequest:
     return GenerationRequest.from_dict({**PRESETS[name], **keep})
 
 
+PRESET_NOTES: dict[str, str] = {
+    "greedy": "Greedy decoding takes the likeliest token at every step, so a prompt always gives the same text. "
+              "Its flaw shows in longer texts: after a fluent start the text goes round in circles. On the "
+              "playground's example the embedded model starts repeating itself at about token 40, right where "
+              "the default 40 tokens end: set max_new_tokens to 100 to see it, or pick the experiment "
+              "'Greedy repeats itself'.",
+    "beam search": "Beam search keeps the 4 likeliest partial texts at every step and returns the 3 best whole "
+                   "ones; no_repeat_ngram_size=2 forbids any pair of tokens twice. Compare the returned texts' "
+                   "log-probabilities with greedy's.",
+    "creative sampling": "Each token is drawn at random from a flattened distribution (temperature 1.2), cut to "
+                         "the likeliest 95% (top_p) and to tokens at least 5% as likely as the best (min_p): "
+                         "a new seed gives a new text.",
+    "precise sampling": "Each token is drawn from a sharpened distribution (temperature 0.3) cut to the 40 "
+                        "likeliest tokens and 90% of the mass, with repeated tokens made less likely "
+                        "(repetition_penalty 1.1): varied, but rarely surprising.",
+}
+"""What each preset does, shown when it is picked; a claim about the embedded model is checked by the tests."""
+
+
 KEPT_BY_PRESETS = ("max_new_tokens", "seed")
 """Knobs a preset leaves as they are: how long a text and which random draw are the reader's choice."""
 

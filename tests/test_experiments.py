@@ -9,6 +9,7 @@ from stepgen.presets import (
     EXPERIMENTS,
     Claim,
     KEPT_BY_PRESETS,
+    PRESET_NOTES,
     PRESETS,
     experiment,
     experiment_knobs,
@@ -144,3 +145,26 @@ def test_each_experiments_note_is_true_of_the_embedded_model(embedded: object, n
     claim = EXPERIMENTS[name].claim
     failure = claim.failure(result.prompt_ids, result.sequences)
     assert not failure, f"{name}: the note claims {claim}, but {failure}: {[s.text for s in result.sequences]}"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_says_what_it_does_in_the_playground(name: str) -> None:
+    from ui import playground_tab
+
+    note = playground_tab.preset_note(name)
+    assert note.startswith("**What this preset does.**") and PRESET_NOTES[name] in note, note
+    values = playground_tab._preset_values(name)
+    assert values[-1] == note and values[:-1] == playground_tab.preset_values(name)
+
+
+@pytest.mark.slow
+def test_the_greedy_note_is_true_of_the_embedded_model_on_the_playground_example(embedded: object) -> None:
+    """The note says the text starts repeating at about token 40, so with 100 tokens the loop shows."""
+    from stepgen.knobs import knob
+    from ui.playground_tab import EXAMPLE
+
+    assert knob("max_new_tokens").default == 40 and "about token 40" in PRESET_NOTES["greedy"]
+    prompt_ids = embedded.tokenizer(EXAMPLE)["input_ids"]
+    texts = generate(embedded, EXAMPLE, preset("greedy", max_new_tokens=100)).sequences
+    assert not Claim("repeats", 60).failure(prompt_ids, texts), Claim("repeats", 60).failure(prompt_ids, texts)
+    assert Claim("repeats", 30).failure(prompt_ids, texts), "the text repeats itself well before token 40"

@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from stepgen.codegen import python_code
 from stepgen.effective import EffectiveConfig, effective_config
 from stepgen.generation import run_ids, stream
-from stepgen.presets import EXPERIMENTS, PRESETS, experiment, experiment_knobs, preset_knobs
+from stepgen.presets import EXPERIMENTS, PRESET_NOTES, PRESETS, experiment, experiment_knobs, preset_knobs
 from stepgen.checks import given_seed
 from stepgen.knobs import DECODING, GENERATE_ONLY, knob
 from stepgen.request import MAX_BEAMS, MAX_NEW_TOKENS, MAX_RETURN_SEQUENCES, GenerationRequest
@@ -116,6 +116,15 @@ def _experiment_values(name: str) -> list[Any]:
     """The prompt, the knobs in :data:`KNOBS` order, and no preset (the experiment set every knob)."""
     controls = experiment_controls(name)
     return [controls["prompt"], *(controls[knob] for knob in KNOBS), None]
+
+
+def preset_note(name: str | None) -> str:
+    return f"**What this preset does.** {PRESET_NOTES[name]}" if name in PRESET_NOTES else ""
+
+
+def _preset_values(name: str) -> list[Any]:
+    """The preset's control values (see :func:`preset_values`), then its note."""
+    return [*preset_values(name), preset_note(name)]
 
 
 def experiment_note(name: str | None) -> str:
@@ -359,7 +368,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                                          elem_id="pg-experiment", scale=1)
                 preset = gr.Radio(list(PRESETS), value="greedy", label="Preset (fills in the knobs)",
                                   elem_id="pg-preset", scale=1)
-            note = gr.Markdown(elem_id="pg-experiment-note")
+            note = gr.Markdown(preset_note(preset.value), elem_id="pg-experiment-note")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="pg-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="pg-stop")
@@ -393,7 +402,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     last_seed = gr.State(None)
     # quick events show no progress (and put it on the status line, see ui.progress)
     quick: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(status)}
-    preset.input(user_errors(preset_values), [preset], knob_inputs, **quick)
+    preset.input(user_errors(_preset_values), [preset], [*knob_inputs, note], **quick)
     experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset], **quick)
     experiment.change(experiment_note, [experiment], [note], **quick)
     run_inputs = {"model": model_state, "prompt": prompt, **controls}
