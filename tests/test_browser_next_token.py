@@ -129,3 +129,33 @@ def test_drawn_samples_chart_their_counts_and_clear_when_a_setting_changes(page:
     set_number(page, "next-temperature", "0.5")
     page.wait_for_function("() => !document.querySelector('#next-draws-note').innerText.includes('400 draws')")
     assert not page.locator("#next-draws .js-plotly-plot").count(), "draws of the old settings stay on screen"
+
+
+WATCH_FADING = """() => { window.__faded = [];
+    const tab = document.querySelector('#next-token-tab');
+    const look = (node) => {
+        if (!(node instanceof Element)) return;
+        for (const el of [node, ...node.querySelectorAll('*')]) {
+            const tracker = el.matches('[data-testid=status-tracker]') && !el.classList.contains('hide');
+            if (tracker || el.classList.contains('pending'))
+                window.__faded.push((el.closest('[id]')?.id ?? '?') + (tracker ? ' shows progress' : ' fades'));
+        }
+    };
+    new MutationObserver((changes) => changes.forEach((change) => look(change.target)))
+        .observe(tab, {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
+}"""
+
+
+def test_typing_in_the_prompt_neither_fades_the_views_nor_shows_progress_on_them(page: object,
+                                                                                 client: object) -> None:
+    """The views change in place as each answer lands (see ui/progress.py): no output of the tab fades or
+    shows a spinner while the prompt is typed, from the first key to the answer for the whole text."""
+    _open_tab(page, client)
+    page.evaluate(WATCH_FADING)
+    box = page.locator("#next-prompt textarea")
+    box.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" night", delay=40)
+    raw, final = _truth(client, prompt=box.input_value())
+    wait_for_chart(page, "next-chart", raw, final, what="/next_token for the typed prompt")
+    assert page.evaluate("window.__faded") == [], "outputs faded or showed progress while the prompt was typed"
