@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-TABS = ["Tokenizer", "Next token", "Step by step", "generate() playground"]
+TABS = ["Tokenizer", "Next token", "Step by step", "generate() playground", "Compare strategies"]
 
 
 @pytest.fixture
