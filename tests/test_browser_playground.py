@@ -121,3 +121,15 @@ def test_a_classic_experiment_fills_prompt_and_knobs_and_says_what_to_look_at(pa
     page.get_by_text("What to look at.").wait_for()
     page.wait_for_function("() => document.querySelector('#pg-temperature input[type=number]').value === '0.5'")
     assert page.locator("#pg-num-return-sequences input[type=number]").input_value() == "3"
+
+
+@pytest.mark.browser
+def test_the_note_says_what_the_preset_on_screen_does(page: object) -> None:
+    """Picked by a link or by a click, a preset's note is the one shown; an experiment's note replaces it."""
+    from stepgen.presets import PRESET_NOTES
+
+    note = "() => document.querySelector('#pg-experiment-note')?.innerText ?? ''"
+    page.goto(page.url.split("?")[0].rstrip("/") + "/?tab=playground&preset=beam+search")
+    page.wait_for_function(f"want => ({note})().includes(want)", arg=PRESET_NOTES["beam search"][:60])
+    page.locator("#pg-preset").get_by_text("greedy").click()
+    page.wait_for_function(f"want => ({note})().includes(want)", arg=PRESET_NOTES["greedy"][:60])

@@ -153,8 +153,15 @@ def test_every_preset_says_what_it_does_in_the_playground(name: str) -> None:
 
     note = playground_tab.preset_note(name)
     assert note.startswith("**What this preset does.**") and PRESET_NOTES[name] in note, note
-    values = playground_tab._preset_values(name)
-    assert values[-1] == note and values[:-1] == playground_tab.preset_values(name)
+    assert playground_tab._preset_note(name) == note  # what picking it (or a link naming it) shows
+
+
+def test_no_preset_picked_leaves_the_note_of_the_experiment_that_unpicked_it() -> None:
+    import gradio as gr
+
+    from ui import playground_tab
+
+    assert playground_tab._preset_note(None) == gr.skip()
 
 
 @pytest.mark.slow

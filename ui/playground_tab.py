@@ -122,9 +122,9 @@ def preset_note(name: str | None) -> str:
     return f"**What this preset does.** {PRESET_NOTES[name]}" if name in PRESET_NOTES else ""
 
 
-def _preset_values(name: str) -> list[Any]:
-    """The preset's control values (see :func:`preset_values`), then its note."""
-    return [*preset_values(name), preset_note(name)]
+def _preset_note(name: str | None) -> Any:
+    """The note of the preset now picked (by a person or a link); none picked (an experiment was): its note stays."""
+    return preset_note(name) if name in PRESET_NOTES else gr.skip()
 
 
 def experiment_note(name: str | None) -> str:
@@ -400,9 +400,10 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     seed = controls["seed"]
     knob_inputs = [controls[name] for name in KNOBS]
     last_seed = gr.State(None)
-    # quick events show no progress (and put it on the status line, see ui.progress)
+    # no Gradio progress here (the status line says what runs); it is tracked on the status line (ui.progress)
     quick: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(status)}
-    preset.input(user_errors(_preset_values), [preset], [*knob_inputs, note], **quick)
+    preset.input(user_errors(preset_values), [preset], knob_inputs, **quick)
+    preset.change(_preset_note, [preset], [note], **quick)
     experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset], **quick)
     experiment.change(experiment_note, [experiment], [note], **quick)
     run_inputs = {"model": model_state, "prompt": prompt, **controls}
