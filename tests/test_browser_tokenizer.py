@@ -62,12 +62,14 @@ def test_emoji_example_merges_partial_bytes_and_ids_decode(page: object, tiny_gp
 
 
 def _options(page: object, picker: str) -> list[str]:
-    """The entries the dropdown ``#picker`` lists once opened (then closed again)."""
+    """The entries the dropdown ``#picker`` lists once opened (then closed again: the list has gone before this
+    returns, so that no other dropdown's list is read with it)."""
     page.locator(f"#{picker} input").click()
-    options = page.locator("[role=option]")
+    options = page.locator(f"#{picker} [role=option]")
     options.first.wait_for()
     shown = [text.strip() for text in options.all_inner_texts()]
     page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('[role=option]')")
     return shown
 
 

@@ -1,7 +1,7 @@
 """The queue is bounded: a request beyond ``STEPGEN_QUEUE_SIZE`` waiting ones is refused at once, with a message.
 
-A second app is served with a queue of one and one run of an event at a time: one long generation runs, a
-second waits, a third is refused (gradio_client raises ``QueueError``, "Queue is full! Please try again."; the
+A second app is served with a queue of two and one run of an event at a time (two, so that a page's own first
+view, two events at once, always finds room): one long generation runs, two wait, a fourth is refused (gradio_client raises ``QueueError``, "Queue is full! Please try again."; the
 browser shows Gradio's "This application is currently busy. Please try again."). Once the queue drains, the
 same request goes through. Waits follow the jobs' own statuses, never the clock.
 """
@@ -18,6 +18,8 @@ import pytest
 
 PROMPT = "It was a dark and stormy night; the"
 LONG = {"max_new_tokens": 1000, "min_new_tokens": 1000}
+QUEUE = 2
+"""The small app's queue: a page's first view sends two events at once, which a queue of one could refuse."""
 
 
 def test_the_queue_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,9 +37,9 @@ def test_the_queue_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture(scope="module")
 def small_queue_url(tiny_gpt2_dir: Path) -> object:
-    """The app with a queue of one waiting event and one run of each event at a time."""
+    """The app with a queue of :data:`QUEUE` waiting events and one run of each event at a time."""
     os.environ["STEPGEN_MODEL"] = str(tiny_gpt2_dir)
-    os.environ["STEPGEN_QUEUE_SIZE"] = "1"
+    os.environ["STEPGEN_QUEUE_SIZE"] = str(QUEUE)
     import app
 
     try:
@@ -62,23 +64,25 @@ def _until(condition: object, what: str, job: object = None, limit: float = 60.0
 
 @contextlib.contextmanager
 def full_queue(url: str, model: str) -> Iterator[object]:
-    """The small-queue app with one long run going and one waiting: the queue is full until the block ends."""
+    """The small-queue app with one long run going and :data:`QUEUE` waiting: the queue is full until the block
+    ends."""
     from gradio_client import Client
     from gradio_client.utils import Status
 
     client = Client(url, verbose=False)
     running = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
-    waiting = None
+    waiting: list[object] = []
     try:
         _until(lambda: running.status().code == Status.ITERATING, "the first run streaming", running)
-        waiting = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
-        _until(lambda: waiting.status().code == Status.IN_QUEUE, "the second run waiting in the queue", waiting)
+        for _ in range(QUEUE):
+            job = client.submit(prompt=PROMPT, model=model, api_name="/generate", **LONG)
+            waiting.append(job)
+            _until(lambda: job.status().code == Status.IN_QUEUE, "a run waiting in the queue", job)
         yield client
     finally:
-        for job in (waiting, running):
-            if job is not None:
-                job.cancel()
-        _until(lambda: running.done() and (waiting is None or waiting.done()), "the cancelled runs end")
+        for job in [*reversed(waiting), running]:
+            job.cancel()
+        _until(lambda: running.done() and all(job.done() for job in waiting), "the cancelled runs end")
 
 
 def test_a_full_queue_refuses_at_once_with_a_busy_message(small_queue_url: str, long_tiny_dir: Path) -> None:
