@@ -20,6 +20,7 @@ backgrounds transparent, so the figures read in light and dark mode.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,20 +70,43 @@ def cut_reason(candidate: Candidate) -> str:
     return "too unlikely to be drawn" if candidate.removed else ""
 
 
-def _base_layout(fig: go.Figure, height: int) -> None:
-    """Size, margins, font and axes of every figure here; no plotly template (the browser applies plotly's
-    default one, some 7 kB of styles for every kind of chart, at every draw: a third of a chart's time)."""
+def text_width(text: str, size: float = FONT["size"]) -> float:
+    """About how many pixels ``text`` takes in the charts' font at ``size``: a wide (East Asian) character or
+    an emoji as much as the size, any other about 0.58 of it (a sans-serif's average, rounded up)."""
+    return sum(size if unicodedata.east_asian_width(ch) in "WF" else 0.58 * size for ch in text)
+
+
+SLANTS = (0, -35, -60)
+"""The angles plotly may give category labels, the first that keeps them apart at the width it draws: level on
+a wide chart, slanted on a narrow one, steeper on a phone's (parallel labels a line apart)."""
+SLANT = 60
+"""The steepest of :data:`SLANTS`, in degrees: the room below a chart is for it."""
+
+
+def slanted_height(labels: Sequence[str]) -> int:
+    """The pixels below a chart that its category labels need when slanted by :data:`SLANT` (their room is
+    set here: letting plotly measure it at every draw costs half a chart's time)."""
+    widest = max((text_width(label) for label in labels), default=0.0)
+    angle = math.radians(SLANT)
+    return math.ceil(widest * math.sin(angle) + FONT["size"] * math.cos(angle)) + 10
+
+
+def _base_layout(fig: go.Figure, height: int, margin: dict[str, int]) -> None:
+    """Size, margins, font and axes of every figure here. No plotly template (the browser applies plotly's
+    default one, some 7 kB of styles for every kind of chart, at every draw: a third of a chart's time) and
+    margins given, not measured (plotly's ``automargin`` measures every label and lays the chart out again:
+    half of what remains)."""
     fig.update_layout(
         template="none",
         height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10, **margin},
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         font=FONT,
         hoverlabel={"font": {"family": FONT["family"]}},
     )
     for axes in (fig.update_xaxes, fig.update_yaxes):  # what the default template gave and these charts need
-        axes(automargin=True, gridcolor=GRID_COLOR, zerolinecolor=GRID_COLOR, linecolor=GRID_COLOR)
+        axes(automargin=False, gridcolor=GRID_COLOR, zerolinecolor=GRID_COLOR, linecolor=GRID_COLOR)
 
 
 def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
@@ -104,10 +128,8 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
         name="model (raw softmax)",
         x=labels,
         y=[c.prob for c in dist.candidates] + [dist.other_mass],
-        marker={
-            "color": [CUT_COLOR if removed else RAW_COLOR for removed in cut] + [OTHER_COLOR],
-            "pattern": {"shape": ["/" if removed else "" for removed in cut] + ["."], "fgcolor": RAW_COLOR},
-        },
+        # plain fills: a hatch pattern costs a fifth of the chart's draw, and the grey says "cut" already
+        marker={"color": [CUT_COLOR if removed else RAW_COLOR for removed in cut] + [OTHER_COLOR]},
         customdata=hover,
         hovertemplate=template,
     )
@@ -123,16 +145,17 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
     if greedy is not None:
         chosen = dist.candidates[greedy]
         fig.add_annotation(
-            x=labels[greedy], y=max(chosen.prob, chosen.final_prob), text="greedy", showarrow=True, arrowhead=2,
-            ay=-28, font={"size": 12}, name="greedy",
+            # above its bars, with no arrow (an arrow's path is measured at every draw)
+            x=labels[greedy], y=max(chosen.prob, chosen.final_prob), text="greedy", showarrow=False,
+            yanchor="bottom", yshift=2, font={"size": 12}, name="greedy",
         )
-    _base_layout(fig, height)
+    _base_layout(fig, height, _bars_margin(labels))
     fig.update_layout(
         barmode="group",
         bargap=0.25,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
     )
-    fig.update_xaxes(type="category", tickangle=tick_angle(labels), gridcolor=GRID_COLOR)
+    _category_axis(fig)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=GRID_COLOR, title="probability")
     peak = max(max(c.prob, c.final_prob) for c in dist.candidates)
     other = max(dist.other_mass, dist.final_other_mass)
@@ -148,13 +171,16 @@ def distribution_figure(dist: Distribution, *, height: int = 380) -> go.Figure:
     return fig
 
 
-def tick_angle(labels: Sequence[str]) -> int:
-    """Slant the token labels when the longest would not fit its share of a chart's width.
+def _bars_margin(labels: Sequence[str]) -> dict[str, int]:
+    """Margins of a chart of vertical bars: the percent ticks and the axis title on the left, the legend on
+    top (two lines on a phone), the slanted token labels below."""
+    return {"l": 64, "t": 56, "b": slanted_height(labels)}
 
-    Each label gets an equal slot; a chart about 700 pixels wide holds about 100 characters of its font.
-    """
-    widest = max((len(label) for label in labels), default=0)
-    return -35 if len(labels) > 12 or widest * len(labels) > 100 else 0
+
+def _category_axis(fig: go.Figure) -> None:
+    """Token labels side by side, slanted by plotly when they would collide at the width the chart is drawn
+    (a phone's or a desktop's), never more than :data:`SLANT` degrees (the room below is for that)."""
+    fig.update_xaxes(type="category", autotickangles=list(SLANTS), gridcolor=GRID_COLOR)  # tickangle: auto
 
 
 DRAWN_COLOR = "#009e73"
@@ -174,10 +200,10 @@ def draws_figure(dist: Distribution, draws: Draws, *, height: int = 320) -> go.F
     fig.add_bar(name=f"share of {draws.n:,} draws (seed {draws.seed})", x=labels, y=shares, customdata=counts,
                 marker={"color": DRAWN_COLOR},
                 hovertemplate="<b>%{x}</b><br>drawn %{customdata:,} times: %{y:.2%}<extra></extra>")
-    _base_layout(fig, height)
+    _base_layout(fig, height, _bars_margin(labels))
     fig.update_layout(barmode="group", bargap=0.25,
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0})
-    fig.update_xaxes(type="category", tickangle=tick_angle(labels), gridcolor=GRID_COLOR)
+    _category_axis(fig)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=GRID_COLOR, title="share")
     return fig
 
@@ -231,8 +257,9 @@ def pipeline_figure(dist: Distribution, *, panel_height: int = 260) -> go.Figure
                 textfont={"color": "rgba(150,150,150,1)", "size": 11}, hoverinfo="skip", showlegend=False,
                 row=row, col=col,
             )
-    _base_layout(fig, panel_height * rows)
-    fig.update_layout(bargap=0.2, margin={"t": 50})
+    widest = max((text_width(label) for label in labels), default=0.0)
+    _base_layout(fig, panel_height * rows, {"l": math.ceil(widest) + 14, "t": 50, "b": 28})
+    fig.update_layout(bargap=0.2)
     peak = max((max(probs) for _, probs in panels if probs), default=1.0)
     top = min(1.0, peak * 1.1) or 1.0
     # no label at either end of a panel: one panel's "100%" would otherwise run into the next one's "0%"

@@ -17,10 +17,14 @@ from stepgen.plots import (
     RAW_COLOR,
     candidate_rows,
     distribution_figure,
+    SLANT,
+    SLANTS,
     inner_ticks,
+    other_label,
     pipeline_figure,
     pipeline_rows,
-    tick_angle,
+    slanted_height,
+    text_width,
     token_labels,
 )
 from stepgen.settings import DecodingSettings
@@ -47,13 +51,26 @@ def _candidate(token_id: int, text: str) -> Candidate:
     return Candidate(id=token_id, text=text, logit=0.0, prob=0.1, logprob=-2.3, rank=token_id, final_prob=0.1)
 
 
-def test_labels_slant_only_when_they_would_collide() -> None:
-    short = ["·night", "·day", "·eve", "(other 49,142)"]
-    assert tick_angle(short) == 0, "a few short labels fit side by side"
-    words = ["·night", "·evening", "·day", "·nights", "·morning", "·afternoon", "·midnight", "·eve", "·road",
-             "·weekend", "(other 49,142)"]
-    assert tick_angle(words) < 0, "eleven slots as wide as '(other 49,142)' overlap on a chart: slant them"
-    assert tick_angle(["x"] * 13) < 0, "more than a dozen labels are slanted whatever their length"
+def test_the_room_below_the_bars_fits_the_widest_label_slanted(tiny_gpt2: object) -> None:
+    # plotly slants colliding labels, SLANT degrees at most, at the width it draws (a phone's or a desktop's), no more
+    dist = _dist(tiny_gpt2, DecodingSettings(top_k=3))
+    fig = distribution_figure(dist)
+    axis = fig.layout.xaxis
+    assert axis.tickangle is None and list(axis.autotickangles) == list(SLANTS), "plotly picks the angle"
+    assert max(abs(angle) for angle in SLANTS) == SLANT
+    assert not axis.automargin and not fig.layout.yaxis.automargin, "margins are given, not measured at each draw"
+    assert fig.layout.margin.b == slanted_height([*token_labels(dist.candidates), other_label(dist)])
+    assert slanted_height(["·a", "(other 49,142)"]) > slanted_height(["·a", "·b"])
+    widest = text_width("(other 49,142)")
+    assert slanted_height(["(other 49,142)"]) >= widest * math.sin(math.radians(SLANT)) + 10
+    assert text_width("語") == 13 and text_width("語a") > 13, "a wide character takes the font's size"
+
+
+def test_the_pipeline_leaves_room_for_its_widest_label(tiny_gpt2: object) -> None:
+    dist = _dist(tiny_gpt2, DecodingSettings(top_k=3))
+    fig = pipeline_figure(dist)
+    assert not fig.layout.yaxis.automargin
+    assert fig.layout.margin.l >= max(text_width(label) for label in token_labels(dist.candidates))
 
 
 def test_token_labels_are_unique_and_show_whitespace() -> None:
