@@ -39,8 +39,15 @@ def test_changing_temperature_changes_the_chart(page: object, client: object) ->
     assert final_after[0] > final[0], f"a low temperature sharpens the top token: {final[0]} -> {final_after[0]}"
     page.get_by_text("Copy as code: the Python that shows the same numbers").click()
     page.wait_for_function("() => document.querySelector('#next-code')?.innerText.includes('TemperatureLogitsWarper(0.3)')")
-    pipeline = page.locator("#next-pipeline-table").inner_text()
-    assert "TemperatureLogitsWarper" in pipeline, pipeline
+    # the pipeline's chart and table land in the answer after the chart's: wait for them, then compare
+    answer = client.predict(prompt=prompt, top_n=10, temperature=0.3, api_name="/next_token")
+    entropy = f"{answer['stages'][0]['entropy']:.3f}".rstrip("0").rstrip(".")
+    page.wait_for_function("(entropy) => { const table = document.querySelector('#next-pipeline-table').innerText;"
+                           " return table.includes('TemperatureLogitsWarper') && table.includes(entropy); }",
+                           arg=entropy)
+    titles = page.evaluate("() => [...document.querySelectorAll('#next-pipeline-chart .annotation-text')]"
+                           ".map(title => title.textContent)")
+    assert titles[1].startswith("temperature"), f"the pipeline's second panel is the temperature step: {titles}"
 
 
 def test_a_refused_prompt_names_why_and_shows_no_old_numbers(page: object, client: object,
@@ -54,6 +61,9 @@ def test_a_refused_prompt_names_why_and_shows_no_old_numbers(page: object, clien
     message.locator("text=context window").wait_for()
     page.wait_for_function("() => !document.querySelector('#next-chart .js-plotly-plot')")
     assert not page.locator("#next-table tbody tr").filter(has_text="%").count(), "the table kept old numbers"
+    # the pipeline's views come in the next answer, and are emptied too
+    page.wait_for_function("() => !document.querySelector('#next-pipeline-chart .js-plotly-plot')")
+    assert not page.locator("#next-pipeline-table tbody tr").filter(has_text="softmax").count(), "old pipeline"
     page.locator("#next-prompt textarea").fill("It was a dark and stormy")
     page.wait_for_function("() => !document.querySelector('#next-message').innerText.includes('context window')")
     wait_for_chart(page, "next-chart", raw, final, what="/next_token for the first prompt again")

@@ -346,19 +346,38 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     def _showing(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
         return (*_update(model, prompt, **values), {"prompt": prompt, **values})
 
+    # An edit's views land in two answers: the pipeline's chart and table come in the next one, so that the
+    # page draws its two charts in two tasks, not one (gr.Plot draws each new figure twice: four draws in one
+    # task froze the page for over 100 ms at each keystroke). The second is chained, not a second event on
+    # the same controls: Gradio re-sends every event of a control when one of them was held back
+    # (trigger_mode="always_last"), and two such events kept starting each other.
+    later = [pipeline_chart, pipeline_table]
+    first = [view for view in outputs if view not in later]
+    pending = gr.State(None)
+    """The pipeline's views of the last edit, until the answer after it shows them."""
+
     def _edited(event: gr.EventData, model: str, prompt: str, showing: dict[str, Any] | None,
                 **values: Any) -> tuple[Any, ...]:
         """The views for what is on screen, after an edit (an echo of a value the program set is skipped)."""
         if echo(event.target, {"prompt": prompt, **values}, named, showing):
-            return tuple(gr.skip() for _ in range(len(outputs) + 1))
-        return _showing(model, prompt, **values)
+            return tuple(gr.skip() for _ in range(len(first) + 2))
+        views_now = dict(zip(outputs, _update(model, prompt, **values), strict=True))
+        return (*(views_now[view] for view in first), {"prompt": prompt, **values},
+                tuple(views_now[view] for view in later))
+
+    def _pipeline(views_then: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        """The pipeline's views the edit computed, once (nothing when the edit was skipped)."""
+        if views_then is None:
+            return tuple(gr.skip() for _ in range(len(later) + 1))
+        return (*views_then, None)
 
     # One event for every control, so that the last edit's views always land last. Raw values
     # (preprocess=False): a number typed beyond a slider's range gets the knob's own message, naming it,
     # instead of Gradio's. Draws still running belong to the old settings: they never land beside the new ones.
     gr.on([prompt.change, *(component.change for component in knobs.values())], _edited,
-          inputs_kwargs={**named, "showing": shown}, outputs=[*outputs, shown], trigger_mode="always_last",
-          cancels=[drawing], preprocess=False, **quiet)
+          inputs_kwargs={**named, "showing": shown}, outputs=[*first, shown, pending], trigger_mode="always_last",
+          cancels=[drawing], preprocess=False, **quiet).then(
+        _pipeline, inputs=[pending], outputs=[*later, pending], trigger_mode="always_last", **quiet)
     for event in switched:  # chained: it reads the controls once the new model has landed
         event.then(_showing, inputs_kwargs=named, outputs=[*outputs, shown], trigger_mode="always_last",
                    cancels=[drawing], **quiet)
