@@ -80,3 +80,74 @@ def test_phone_screenshots(browser: object, app_url: str, embedded_cache_dir: Pa
         page.screenshot(path=str(DOCS / f"phone-{tab}.png"), full_page=False)
     finally:
         context.close()
+
+
+LABELS_APART = """(selector) => {
+  // the tick labels of a chart: unslanted ones side by side, slanted ones parallel and a line apart
+  const centre = (t) => { const r = t.getBoundingClientRect(); return (r.left + r.right) / 2; };
+  const texts = [...document.querySelectorAll(selector)].filter(t => t.textContent)
+    .sort((a, b) => centre(a) - centre(b));
+  const boxes = texts.map(t => t.getBoundingClientRect());
+  const angles = texts.map(t => { const m = /rotate\\((-?[\\d.]+)/.exec(t.getAttribute('transform') || '');
+                                  return m ? Number(m[1]) : 0; });
+  const size = parseFloat(getComputedStyle(texts[0]).fontSize);
+  const clashes = [];
+  for (let i = 1; i < boxes.length; i++) {
+    const [a, b] = [boxes[i - 1], boxes[i]];
+    if (angles[i] === 0) {
+      if (a.right > b.left + 0.5) clashes.push([texts[i - 1].textContent, texts[i].textContent, 'side by side']);
+    } else {
+      // a slanted label ends at its tick (its box's right edge): parallel labels a tick apart are this far apart
+      const apart = Math.abs(b.right - a.right) * Math.abs(Math.sin(angles[i] * Math.PI / 180));
+      if (apart < 0.9 * size) clashes.push([texts[i - 1].textContent, texts[i].textContent, apart]);
+    }
+  }
+  return {n: texts.length, angles: [...new Set(angles)], clashes};
+}"""
+BOXES_APART = """(selector) => {
+  const items = [...document.querySelectorAll(selector)].map(t => [t.textContent, t.getBoundingClientRect()]);
+  const clashes = [];
+  for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
+    const [a, b] = [items[i][1], items[j][1]];
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+      clashes.push([items[i][0], items[j][0]]);
+  }
+  return {n: items.length, clashes};
+}"""
+REACHABLE = """(selector) => {
+  // each element is on the screen, or inside a box that scrolls sideways far enough to show it
+  return [...document.querySelectorAll(selector)].filter(el => {
+    const box = el.getBoundingClientRect();
+    if (box.left >= 0 && box.right <= window.innerWidth + 0.5) return false;
+    for (let up = el.parentElement; up; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (['auto', 'scroll'].includes(style.overflowX) && up.scrollWidth > up.clientWidth) {
+        const inner = up.getBoundingClientRect();
+        return box.right - inner.left > up.scrollWidth + 0.5;  // beyond even the scrolled end
+      }
+    }
+    return true;
+  }).map(el => el.textContent.trim());
+}"""
+
+
+def test_the_next_token_charts_and_tables_read_on_a_phone(phone: object) -> None:
+    """Token labels never run into each other, plotly's toolbar does not cover the legend, the pipeline's
+    panel titles stand apart, and every column of both tables can be scrolled to."""
+    from browser_helpers import wait_until_settled
+
+    phone.goto(phone.url.split("?")[0] + "?tab=next-token&top_k=5&temperature=0.7&top_n=12")
+    phone.wait_for_selector("#model-status :text('Serving')")
+    phone.wait_for_function("() => document.querySelectorAll('#next-pipeline-chart .annotation-text').length === 3")
+    wait_until_settled(phone)
+    labels = phone.evaluate(LABELS_APART, "#next-chart .xtick text")
+    assert labels["n"] == 13 and not labels["clashes"], f"token labels run together on a phone: {labels}"
+    toolbar = phone.evaluate("() => [...document.querySelectorAll('#next-chart .modebar-container')]"
+                             ".filter(el => el.offsetParent !== null).length")
+    assert toolbar == 0, "plotly's toolbar shows over the legend on a phone"
+    titles = phone.evaluate(BOXES_APART, "#next-pipeline-chart .annotation-text")
+    assert titles["n"] == 3 and not titles["clashes"], f"the pipeline's panel titles overlap: {titles}"
+    ticks = phone.evaluate(LABELS_APART, "#next-pipeline-chart .xtick text")
+    assert not ticks["clashes"], f"the pipeline's percent labels run together: {ticks}"
+    hidden = phone.evaluate(REACHABLE, "#next-table th, #next-pipeline-table th, #next-pipeline-chart .annotation-text")
+    assert not hidden, f"these columns and panels cannot be reached on a phone: {hidden}"
