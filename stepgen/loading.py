@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -348,6 +349,36 @@ def _load_from_hub(name: str, say: Progress) -> tuple[Any, Any]:
 
 def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+PROBE_SECONDS = 2.0
+"""How long a probe of the hub waits for an answer."""
+PROBE_KEPT_SECONDS = 60.0
+"""How long a probe's answer is believed (each page load asks; one probe a minute answers them all)."""
+_probes: dict[str, tuple[float, bool]] = {}
+_probe_lock = threading.Lock()
+
+
+def hub_reachable() -> bool:
+    """Whether hub models can be fetched now: not switched off (``HF_HUB_OFFLINE``) and the hub's endpoint
+    answered a quick probe (any HTTP answer counts) within the last :data:`PROBE_KEPT_SECONDS`. A machine
+    with no network is told in seconds, without the user having to say so."""
+    if hub_offline():
+        return False
+    import httpx
+
+    endpoint = hub_endpoint()
+    with _probe_lock:  # one probe at a time: the others wait for its answer
+        seen = _probes.get(endpoint)
+        if seen is not None and time.monotonic() - seen[0] < PROBE_KEPT_SECONDS:
+            return seen[1]
+        try:
+            httpx.head(endpoint, timeout=PROBE_SECONDS)
+            answered = True
+        except httpx.HTTPError:
+            answered = False
+        _probes[endpoint] = (time.monotonic(), answered)
+        return answered
 
 
 def _check_hub(name: str) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from stepgen.embedded import EMBEDDED_NAME, embedded_gguf, is_embedded
-from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, hub_offline, load_model
+from stepgen.loading import NO_NAME, LoadedModel, ModelLoadError, Progress, hub_reachable, load_model
 
 HUB_CHOICES = ("distilgpt2", "gpt2", "Qwen/Qwen2-0.5B", "HuggingFaceTB/SmolLM2-135M")
 """Hub models offered in the picker (any other causal LM id can be typed)."""
@@ -145,11 +145,12 @@ class ModelRegistry:
         return list(self.allowed) if self.allowed is not None else offered_names()
 
     def offered(self) -> list[tuple[str, str]]:
-        """(label, name) pairs for a model picker: with the hub switched off (``HF_HUB_OFFLINE``), what can load
-        first (the embedded model, models loaded or cached) and every other hub model marked as needing the
-        network; online, the names of :meth:`choices`."""
+        """(label, name) pairs for a model picker: with the hub switched off (``HF_HUB_OFFLINE``) or out of
+        reach (:func:`~stepgen.loading.hub_reachable`), what can load first (the embedded model, models loaded
+        or cached) and every other hub model marked as needing the network; online, the names of
+        :meth:`choices`."""
         names = list(dict.fromkeys([*self.loaded(), *self.choices()]))
-        if self.allowed is not None or not hub_offline():
+        if self.allowed is not None or hub_reachable():
             return [(name, name) for name in names]
         cached = set(cached_hub_models())
         ready = [name for name in names if name not in HUB_CHOICES or name in cached]

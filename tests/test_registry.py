@@ -118,7 +118,7 @@ def test_environment_configures_the_registry(monkeypatch: pytest.MonkeyPatch) ->
 def test_offline_pickers_offer_what_can_load_and_mark_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     from stepgen import registry as registry_module
 
-    monkeypatch.setattr(registry_module, "hub_offline", lambda: True)
+    monkeypatch.setattr(registry_module, "hub_reachable", lambda: False)
     monkeypatch.setattr(registry_module, "cached_hub_models", lambda: ["gpt2", "someone/cached-lm"])
     offered = ModelRegistry().offered()
     labels = dict((name, label) for label, name in offered)
@@ -127,5 +127,48 @@ def test_offline_pickers_offer_what_can_load_and_mark_the_rest(monkeypatch: pyte
     assert labels["distilgpt2"] == "distilgpt2" + registry_module.NEEDS_NETWORK, f"not marked: {offered}"
     marked = [index for index, (label, _) in enumerate(offered) if label.endswith(registry_module.NEEDS_NETWORK)]
     assert marked == list(range(len(offered) - len(marked), len(offered))), f"what can load comes first: {offered}"
-    monkeypatch.setattr(registry_module, "hub_offline", lambda: False)
+    monkeypatch.setattr(registry_module, "hub_reachable", lambda: True)
     assert all(label == name for label, name in ModelRegistry().offered()), "online, nothing is marked"
+
+
+def test_a_machine_with_no_network_marks_hub_models_without_being_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE unset, and the hub's address answers nothing: the picker marks the hub models all the
+    same; once the hub answers (a local stand-in), nothing is marked."""
+    import http.server
+    import threading
+
+    import huggingface_hub.constants as hub_constants
+
+    from stepgen import loading
+    from stepgen import registry as registry_module
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(loading, "_probes", {})
+    monkeypatch.setattr(registry_module, "cached_hub_models", lambda: [])
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    labels = dict((name, label) for label, name in ModelRegistry().offered())
+    assert labels["distilgpt2"] == "distilgpt2" + registry_module.NEEDS_NETWORK, labels
+    assert labels["embedded"] == "embedded", labels
+
+    class _Hub(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert loading.hub_reachable(), "the stand-in hub answered"
+        assert all(label == name for label, name in ModelRegistry().offered()), "the hub answers: none marked"
+        server.shutdown()
+        server.server_close()
+        assert loading.hub_reachable(), "a probe's answer is kept for a while (one probe a minute, not one a page)"
+        monkeypatch.setattr(loading, "PROBE_KEPT_SECONDS", 0.0)
+        assert not loading.hub_reachable(), "once it is old, the hub is probed again: gone now"
+    finally:
+        server.server_close()
