@@ -44,8 +44,8 @@ def build_demo() -> gr.Blocks:
                 views["playground"] = playground_tab.build(model_state, switched)
             with gr.Tab("Compare strategies", id="compare"):
                 views["compare"] = compare_tab.build(model_state, switched)
-        header.on_page_load(demo, model_state, status)
-        deeplinks.wire(demo, model_state, status, views)
+        loaded = header.on_page_load(demo, model_state, status)
+        deeplinks.wire(demo, model_state, status, views, after=loaded)
         endpoints.document(demo)
     return demo
 

@@ -62,3 +62,15 @@ def test_switching_model_in_the_ui_keeps_the_old_one_on_failure(tiny_gpt2_dir: P
     kept, status = switch_model("./missing-folder", str(tiny_gpt2_dir), progress=lambda *a, **k: None)
     assert kept == str(tiny_gpt2_dir), kept
     assert "No file or folder" in status and "Still serving" in status, status
+
+
+def test_a_links_model_message_is_written_after_the_page_loads_status(tiny_gpt2_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both the header (the serving model) and a link (its model, or why it cannot load) write the status line
+    when a page opens: the link's is chained after the header's, so it is never overwritten by it."""
+    monkeypatch.setenv("STEPGEN_MODEL", str(tiny_gpt2_dir))
+    demo = app.build_demo()
+    ids = {getattr(fn.fn, "__name__", ""): key for key, fn in demo.fns.items()}
+    header, restore = demo.fns[ids["show_current"]], demo.fns[ids["restore"]]
+    assert header.targets and header.targets[0][1] == "load", header.targets
+    assert restore.trigger_after == ids["show_current"], "the link's view is restored once the status has landed"

@@ -130,8 +130,9 @@ def test_the_app_has_a_share_button_and_restores_on_load() -> None:
     assert {"share-button", "share-url"} <= ids, "the Share button or its link box is missing"
     tabs, tab_list = deeplinks.find_tabs(demo)
     assert [tab.id for tab in tab_list] == TABS, [tab.id for tab in tab_list]
-    load_targets = [dep for dep in demo.fns.values() if any(t[1] == "load" for t in dep.targets)]
-    assert any(tabs in dep.outputs for dep in load_targets), "no page-load event selects the tab from the URL"
+    loads = {key for key, dep in demo.fns.items() if any(t[1] == "load" for t in dep.targets)}
+    on_load = [dep for key, dep in demo.fns.items() if key in loads or dep.trigger_after in loads]  # or chained
+    assert any(tabs in dep.outputs for dep in on_load), "no page-load event selects the tab from the URL"
 
 
 # --- in the browser ---------------------------------------------------------------------------------------------

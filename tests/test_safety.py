@@ -133,9 +133,9 @@ def app_views(tiny_gpt2_dir: Path) -> tuple[gr.Blocks, dict[str, deeplinks.TabVi
     views: dict[str, Any] = {}
     real = deeplinks.wire
 
-    def spy(demo: gr.Blocks, model_state: Any, status: Any, tab_views: dict[str, Any]) -> Any:
+    def spy(demo: gr.Blocks, model_state: Any, status: Any, tab_views: dict[str, Any], **more: Any) -> Any:
         views.update(tab_views)
-        return real(demo, model_state, status, tab_views)
+        return real(demo, model_state, status, tab_views, **more)
 
     deeplinks.wire = spy
     try:

@@ -341,11 +341,13 @@ def _trail(value: Any) -> tuple[list[int] | None, list[list[int]] | None]:
 
 
 def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
-         views: Mapping[str, Mapping[str, Any]]) -> gr.Textbox:
+         views: Mapping[str, Mapping[str, Any]], after: Any = None) -> gr.Textbox:
     """Restore the view in the URL on page load, and render the Share button. Call at the end of ``build_demo``.
 
     ``views`` maps a tab id to the dict its ``build()`` returned (tabs not yet
-    built may be missing). Returns the textbox that shows the shared link.
+    built may be missing). ``after``: the page-load event the restoring is chained to (the header's, which also
+    writes the status line: chained, a link's message about its model lands last). Returns the textbox that
+    shows the shared link.
     """
     tabs, tab_list = find_tabs(demo)
     tab_ids = [str(tab.id) for tab in tab_list]
@@ -408,8 +410,9 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
         return out if out else gr.skip()
 
     # no progress overlay: it must not cover the controls while the first view is computed
-    restored = demo.load(restore, [model_state], outputs, api_visibility="private", show_progress="hidden",
-                         **progress.on(status))
+    start = demo.load if after is None else after.then
+    restored = start(restore, [model_state], outputs, api_visibility="private", show_progress="hidden",
+                     **progress.on(status))
     for view in tab_views.values():
         if view.replay is not None:
             handler, named, replay_outputs = view.replay

@@ -106,5 +106,7 @@ def build_header() -> tuple[gr.State, gr.Markdown, list[Any]]:
     return model_state, status, switched
 
 
-def on_page_load(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown) -> None:
-    demo.load(show_current, [model_state], [status], api_visibility="private", **progress.on(status))
+def on_page_load(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown) -> Any:
+    """Describe the serving model in the status line when a page opens; returns the event, so that what else a
+    page load writes to the status line (a link's model) is chained after it and never overwritten by it."""
+    return demo.load(show_current, [model_state], [status], api_visibility="private", **progress.on(status))
