@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import plotly.graph_objects as go
 
 from stepgen.registry import get_model
-from ui import compare_tab, deeplinks, endpoints, header, next_token_tab, playground_tab, step_tab, tokenizer_tab
+from ui import (chart, compare_tab, deeplinks, endpoints, header, next_token_tab, playground_tab, progress, step_tab,
+                tokenizer_tab)
 
 HERE = Path(__file__).resolve().parent
 TITLE = "stepgen: how a language model writes, one token at a time"
@@ -25,13 +25,13 @@ TITLE = "stepgen: how a language model writes, one token at a time"
 
 def build_demo() -> gr.Blocks:
     """The whole app: a header with the model picker, then one tab per view."""
-    with gr.Blocks(title=TITLE) as demo:
+    # the quick events' status: one spot, the first of the page (ui/progress.py says why)
+    with gr.Blocks(title=TITLE) as demo, progress.one_spot():
         gr.Markdown(f"# {TITLE}")
         model_state, status, switched = header.build_header()
-        # Gradio loads its charting library (plotly.js, about a second of the browser's time) when the first
-        # chart is drawn: this empty chart, never shown, draws with the page, so that opening a tab with
+        # plotly.js (about a second of the browser's time) loads with the page, so that opening a tab with
         # charts does not freeze it
-        gr.Plot(go.Figure(), show_label=False, elem_id="charts-preload", elem_classes=["stepgen-hidden"])
+        chart.preload()
         views: dict[str, dict[str, Any]] = {}  # each tab's components by name, for deep links
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # a phone shows every tab, none behind "..."
             with gr.Tab("Tokenizer", id="tokenizer"):

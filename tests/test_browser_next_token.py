@@ -169,3 +169,15 @@ def test_typing_in_the_prompt_neither_fades_the_views_nor_shows_progress_on_them
     raw, final = _truth(client, prompt=box.input_value())
     wait_for_chart(page, "next-chart", raw, final, what="/next_token for the typed prompt")
     assert page.evaluate("window.__faded") == [], "outputs faded or showed progress while the prompt was typed"
+
+
+def test_an_edit_redraws_the_chart_in_place(page: object, client: object) -> None:
+    """A new figure is drawn into the plot on screen (one draw), not into a new plot that replaces it."""
+    _open_tab(page, client)
+    page.evaluate("() => { document.querySelector('#next-chart .js-plotly-plot').dataset.first = 'yes'; }")
+    set_number(page, "next-temperature", "0.5")
+    prompt = page.locator("#next-prompt textarea").input_value()
+    raw, final = _truth(client, prompt=prompt, temperature=0.5)
+    wait_for_chart(page, "next-chart", raw, final, what="/next_token with temperature 0.5")
+    kept = page.evaluate("() => document.querySelector('#next-chart .js-plotly-plot').dataset.first")
+    assert kept == "yes", "the chart was replaced by a new plot instead of redrawn"

@@ -34,12 +34,25 @@ def test_the_whole_app_shows_progress_on_few_components(config: dict) -> None:
     assert len(every) <= progress.MAX_TARGETS, sorted(_name(config, i) for i in every)
 
 
-def test_the_first_view_of_a_page_shows_its_progress_on_the_model_status(config: dict) -> None:
+def test_the_first_view_of_a_page_keeps_its_status_on_the_one_spot(config: dict) -> None:
     on_load = {d["id"] for d in config["dependencies"] if d["targets"] and d["targets"][0][1] == "load"}
     loads = [d for d in config["dependencies"] if (d["id"] in on_load or d.get("trigger_after") in on_load)
              and len(d["outputs"]) > 20]  # a page-load event, or one chained to it
     assert len(loads) == 1, f"{len(loads)} page-load events write more than 20 components"
-    assert [_name(config, i) for i in loads[0]["show_progress_on"]] == ["markdown #model-status"]
+    assert [_name(config, i) for i in loads[0]["show_progress_on"]] == ["html #progress-spot"]
+
+
+def test_every_quick_event_keeps_its_status_on_the_first_component_of_the_page(config: dict) -> None:
+    """Gradio looks a status's component up in page order: the spot first, it is found at once."""
+    spot = config["layout"]["children"][0]["id"]
+    assert _name(config, spot) == "html #progress-spot"
+    quick = [d for d in config["dependencies"] if d.get("backend_fn") and d.get("show_progress") == "hidden"
+             and (d["targets"] or d.get("trigger_after") is not None)
+             and not (d.get("api_name") or "").startswith("load_example")]  # gr.Examples' own, on its prompt
+    assert len(quick) > 30, f"only {len(quick)} quick events found: the config has changed shape"
+    elsewhere = sorted({_name(config, i) for d in quick for i in d.get("show_progress_on") or d["outputs"]} - {
+        _name(config, spot)})
+    assert not elsewhere, f"quick events keep their status elsewhere (give them progress.quiet(...)): {elsewhere}"
 
 
 def test_targets_reads_progress_from_the_outputs_when_an_event_names_none() -> None:

@@ -367,7 +367,7 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
 
     for tab in tab_list:
         tab.select(remember(str(tab.id)), None, current_tab, queue=False, api_visibility="private",
-                   **progress.on(current_tab))
+                   **progress.quiet(current_tab))
 
     model_outputs = [model_state, status] + ([picker] if picker is not None else [])
     rendered = [c for view in tab_views.values() if view.render is not None for c in view.render[1]]
@@ -411,13 +411,13 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
 
     # no progress overlay: it must not cover the controls while the first view is computed
     start = demo.load if after is None else after.then
-    restored = start(restore, [model_state], outputs, api_visibility="private", show_progress="hidden",
-                     **progress.on(status))
+    restored = start(restore, [model_state], outputs, api_visibility="private",
+                     **progress.quiet(status))
     for view in tab_views.values():
         if view.replay is not None:
             handler, named, replay_outputs = view.replay
             restored.then(_when_linked(view.tab_id, handler), inputs_kwargs=named, outputs=replay_outputs,
-                          api_visibility="private", show_progress="hidden", **progress.on(status))
+                          api_visibility="private", **progress.quiet(status))
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")

@@ -45,6 +45,7 @@ from stepgen.knobs import DECODING, knob
 from stepgen.settings import DecodingSettings
 from stepgen.tokens import token_text
 from ui import progress
+from ui.chart import Chart
 from ui.controls import control, controls, decoding, echo, joined, parsed
 from ui.endpoints import knob_endpoint
 from ui.errors import as_text, user_errors, warn
@@ -297,7 +298,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
             # where plotly puts the legend
             gr.Markdown("**Top tokens**: the model's probability and the probability after your settings",
                         elem_id="next-chart-caption")
-            chart = gr.Plot(show_label=False, elem_id="next-chart", elem_classes=["stepgen-plot"])
+            chart = Chart(elem_id="next-chart")
             table = gr.Dataframe(headers=CANDIDATE_HEADERS, interactive=False, elem_id="next-table", max_height=420,
                                  label="The same numbers (log-prob is the natural log of the raw probability)")
             with gr.Accordion("Draw samples: how often does each token come out?", open=False,
@@ -310,7 +311,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                     draw_seed = gr.Number(value=0, precision=0, label="seed", elem_id="next-draw-seed", scale=1)
                     draw_button = gr.Button("Draw", elem_id="next-draw", scale=1)
                 draws_note = gr.Markdown(elem_id="next-draws-note")
-                draws_plot = gr.Plot(show_label=False, elem_id="next-draws", elem_classes=["stepgen-plot"])
+                draws_plot = Chart(elem_id="next-draws")
             with gr.Accordion("Every position: how likely was each token of the prompt?", open=False,
                               elem_id="next-score-box"):
                 gr.Markdown("The model predicts the next token at every position of its input, not only at the "
@@ -328,7 +329,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
             reset = gr.Button("Reset settings", size="sm", elem_id="next-reset")
     with gr.Accordion("The processor pipeline, in generate()'s order", open=True, elem_id="next-pipeline"):
         gr.Markdown(PIPELINE_NOTE)
-        pipeline_chart = gr.Plot(show_label=False, elem_id="next-pipeline-chart", elem_classes=["stepgen-plot"])
+        pipeline_chart = Chart(elem_id="next-pipeline-chart")
         pipeline_table = gr.Dataframe(headers=PIPELINE_HEADERS, interactive=False, elem_id="next-pipeline-table")
     with gr.Accordion("Copy as code: the Python that shows the same numbers", open=False):
         code = gr.Code(language="python", interactive=False, elem_id="next-code")
@@ -338,7 +339,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     shown = gr.State(None)
     """The control values the views were computed from, by name (see :func:`ui.controls.echo`)."""
     # quick events: no spinner, no fading; a draw is slower and shows a spinner on its note
-    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(message)}
+    quiet: dict[str, Any] = {"api_visibility": "private", **progress.quiet(message)}
     drawing = draw_button.click(_draw, inputs_kwargs={**named, "samples": samples, "seed": draw_seed},
                                 outputs=[draws_plot, draws_note], **{**quiet, "show_progress": "minimal",
                                                                      **progress.on(draws_note)})
@@ -346,38 +347,22 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     def _showing(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
         return (*_update(model, prompt, **values), {"prompt": prompt, **values})
 
-    # An edit's views land in two answers: the pipeline's chart and table come in the next one, so that the
-    # page draws its two charts in two tasks, not one (gr.Plot draws each new figure twice: four draws in one
-    # task froze the page for over 100 ms at each keystroke). The second is chained, not a second event on
-    # the same controls: Gradio re-sends every event of a control when one of them was held back
-    # (trigger_mode="always_last"), and two such events kept starting each other.
-    later = [pipeline_chart, pipeline_table]
-    first = [view for view in outputs if view not in later]
-    pending = gr.State(None)
-    """The pipeline's views of the last edit, until the answer after it shows them."""
-
     def _edited(event: gr.EventData, model: str, prompt: str, showing: dict[str, Any] | None,
                 **values: Any) -> tuple[Any, ...]:
-        """The views for what is on screen, after an edit (an echo of a value the program set is skipped)."""
+        """The views for what is on screen, after an edit (an echo of a value the program set is skipped); the
+        scored prompt too when the prompt changed (the settings do not touch a written text)."""
         if echo(event.target, {"prompt": prompt, **values}, named, showing):
-            return tuple(gr.skip() for _ in range(len(first) + 2))
-        views_now = dict(zip(outputs, _update(model, prompt, **values), strict=True))
-        return (*(views_now[view] for view in first), {"prompt": prompt, **values},
-                tuple(views_now[view] for view in later))
+            return tuple(gr.skip() for _ in range(len(outputs) + 2))
+        rescored = _score(model, prompt) if showing is None or showing.get("prompt") != prompt else gr.skip()
+        return (*_update(model, prompt, **values), rescored, {"prompt": prompt, **values})
 
-    def _pipeline(views_then: tuple[Any, ...] | None) -> tuple[Any, ...]:
-        """The pipeline's views the edit computed, once (nothing when the edit was skipped)."""
-        if views_then is None:
-            return tuple(gr.skip() for _ in range(len(later) + 1))
-        return (*views_then, None)
-
-    # One event for every control, so that the last edit's views always land last. Raw values
-    # (preprocess=False): a number typed beyond a slider's range gets the knob's own message, naming it,
-    # instead of Gradio's. Draws still running belong to the old settings: they never land beside the new ones.
+    # One event for every control, so that the last edit's views always land last, and one answer per edit:
+    # each answer costs the page a walk over its components, each chart draws in a task of its own (ui/chart).
+    # Raw values (preprocess=False): a number typed beyond a slider's range gets the knob's own message, naming
+    # it, instead of Gradio's. Draws still running belong to the old settings: they never land beside the new.
     gr.on([prompt.change, *(component.change for component in knobs.values())], _edited,
-          inputs_kwargs={**named, "showing": shown}, outputs=[*first, shown, pending], trigger_mode="always_last",
-          cancels=[drawing], preprocess=False, **quiet).then(
-        _pipeline, inputs=[pending], outputs=[*later, pending], trigger_mode="always_last", **quiet)
+          inputs_kwargs={**named, "showing": shown}, outputs=[*outputs, scored, shown], trigger_mode="always_last",
+          cancels=[drawing], preprocess=False, **quiet)
     for event in switched:  # chained: it reads the controls once the new model has landed
         event.then(_showing, inputs_kwargs=named, outputs=[*outputs, shown], trigger_mode="always_last",
                    cancels=[drawing], **quiet)
@@ -387,13 +372,10 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     reset.click(_reset_all, inputs_kwargs={"model": model_state, "prompt": prompt},
                 outputs=[*knobs.values(), *outputs, shown], cancels=[drawing], **quiet)
-    # the scored prompt changes with the prompt or the model (the settings do not touch a written text)
-    scoring: dict[str, Any] = {"inputs_kwargs": {"model": model_state, "prompt": prompt}, "outputs": [scored],
-                               "trigger_mode": "always_last", "show_progress": "hidden",
-                               "api_visibility": "private", **progress.on(scored)}
-    prompt.change(_score, **scoring)
+    # a new model scores the prompt anew
     for event in switched:
-        event.then(_score, **scoring)
+        event.then(_score, inputs_kwargs={"model": model_state, "prompt": prompt}, outputs=[scored],
+                   trigger_mode="always_last", **quiet)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
 

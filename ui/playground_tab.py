@@ -39,6 +39,7 @@ from stepgen.results import GeneratedSequence, GenerationResult
 from stepgen.registry import default_model, get_model
 from stepgen.repetition import NGRAM, repeats
 from ui import progress
+from ui.chart import Chart
 from ui.beamtree_view import beam_tree_html
 from ui.contrastive_view import contrastive_html
 from ui.controls import control
@@ -374,7 +375,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                 stop = gr.Button("Stop", variant="stop", elem_id="pg-stop")
             status = gr.Markdown(elem_id="pg-status")
             output = gr.HTML(sequences_html("", (), False), elem_id="pg-output")
-            chart = gr.Plot(show_label=False, elem_id="pg-entropy", elem_classes=["stepgen-plot"])
+            chart = Chart(elem_id="pg-entropy")
             with gr.Accordion("Effective configuration: what generate() will actually use", open=True):
                 effective = gr.HTML(elem_id="pg-effective")
             with gr.Accordion("Copy as code: the Python that reproduces this output", open=False):
@@ -401,7 +402,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     knob_inputs = [controls[name] for name in KNOBS]
     last_seed = gr.State(None)
     # no Gradio progress here (the status line says what runs); it is tracked on the status line (ui.progress)
-    quick: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(status)}
+    quick: dict[str, Any] = {"api_visibility": "private", **progress.quiet(status)}
     preset.input(user_errors(preset_values), [preset], knob_inputs, **quick)
     preset.change(_preset_note, [preset], [note], **quick)
     experiment.input(user_errors(_experiment_values), [experiment], [prompt, *knob_inputs, preset], **quick)

@@ -499,7 +499,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     shown = gr.State(None)
     """The control values the candidates were computed from, by name (see :func:`ui.controls.echo`)."""
     outputs = [session, selected, text, candidates, explanation, alternatives, branches, branch_notes, path, shown]
-    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", **progress.on(text)}
+    quiet: dict[str, Any] = {"api_visibility": "private", **progress.quiet(text)}
     # Every click counts, in order: quick key presses queue up instead of being dropped while a step runs, and
     # one step runs at a time, so that each reads the session the one before it wrote (on a small CPU two steps
     # at once would not be faster anyway).

@@ -290,8 +290,7 @@ def _chip_view(prefix: str) -> _ChipView:
             return _NO_DETAILS
         return details_html(chips_now[index], view.get("text", ""))
 
-    chips.click(show_details, [state], [details], api_visibility="private", show_progress="hidden",
-                **progress.on(details))
+    chips.click(show_details, [state], [details], api_visibility="private", **progress.quiet(details))
     return _ChipView(chips, counts, details, state)
 
 
@@ -444,8 +443,7 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         return _showing(text_value, add, whitespace, merged, model)
 
     inputs = [text, add_special, show_whitespace, merge, model_state]
-    quiet: dict[str, Any] = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden",
-                             **progress.on(main.counts)}
+    quiet: dict[str, Any] = {"api_visibility": "private", "trigger_mode": "always_last", **progress.quiet(main.counts)}
     gr.on([text.change, add_special.input, show_whitespace.input, merge.input], _edited, [*inputs, shown],
           [*main_outputs, shown], **quiet)
     for event in switched:  # chained: it reads the boxes once the new model has landed
