@@ -7,6 +7,7 @@ help text used to grow to the whole field ("Load model" was 110 px tall). Measur
 from __future__ import annotations
 
 import pytest
+from conftest import open_app
 
 pytestmark = pytest.mark.browser
 
@@ -45,3 +46,15 @@ def test_a_button_beside_a_field_is_button_sized_and_level_with_its_input(
     assert entry["y"] <= middle <= entry["y"] + entry["height"], (
         f"{button} (y {box['y']:.0f} to {box['y'] + box['height']:.0f}) is not level with the input of its field "
         f"(y {entry['y']:.0f} to {entry['y'] + entry['height']:.0f})")
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_the_status_line_keeps_its_place_while_the_model_picker_is_not_drawn_yet(browser: object, app_url: str,
+                                                                                 width: int) -> None:
+    """Gradio draws the picker's row a moment after the page's first paint: until then the status line holds
+    its place, so that it and the tabs below do not jump when the row arrives (the page's worst layout shift)."""
+    for page in open_app(browser, app_url, viewport={"width": width, "height": 900}):
+        status = "() => document.querySelector('#model-status').getBoundingClientRect().top"
+        drawn = page.evaluate(status)
+        page.evaluate("() => document.querySelector('#model-row').remove()")
+        assert abs(page.evaluate(status) - drawn) <= 2, f"the status line moves {page.evaluate(status) - drawn:+.0f} px when the picker's row is drawn"
