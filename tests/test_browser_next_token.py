@@ -39,7 +39,7 @@ def test_changing_temperature_changes_the_chart(page: object, client: object) ->
     assert final_after[0] > final[0], f"a low temperature sharpens the top token: {final[0]} -> {final_after[0]}"
     page.get_by_text("Copy as code: the Python that shows the same numbers").click()
     page.wait_for_function("() => document.querySelector('#next-code')?.innerText.includes('TemperatureLogitsWarper(0.3)')")
-    # the pipeline's chart and table land in the answer after the chart's: wait for them, then compare
+    # the pipeline's table may still be drawing: wait for it, then compare
     answer = client.predict(prompt=prompt, top_n=10, temperature=0.3, api_name="/next_token")
     entropy = f"{answer['stages'][0]['entropy']:.3f}".rstrip("0").rstrip(".")
     page.wait_for_function("(entropy) => { const table = document.querySelector('#next-pipeline-table').innerText;"

@@ -28,6 +28,7 @@ from stepgen.plots import (
     token_labels,
 )
 from stepgen.settings import DecodingSettings
+from ui.chart import Chart
 
 
 def _dist(tiny_gpt2: object, settings: DecodingSettings, *, logits: torch.Tensor | None = None,
@@ -44,7 +45,7 @@ def _browser_json(fig: object) -> dict:
     def refuse(constant: str) -> None:
         raise AssertionError(f"the figure's JSON holds {constant}, which the browser cannot parse")
 
-    return json.loads(fig.to_json(), parse_constant=refuse)
+    return json.loads(Chart().postprocess(fig), parse_constant=refuse)
 
 
 def _candidate(token_id: int, text: str) -> Candidate:
@@ -106,7 +107,7 @@ def test_bar_chart_shows_raw_and_final_with_cuts_greyed(tiny_gpt2: object, setti
     assert not missing, f"NaN hover data reaches the browser as null, under a number format: {missing}"
     greedy = [a for a in fig.layout.annotations if a.text == "greedy"]
     assert len(greedy) == 1 and greedy[0].x == labels[[c.id for c in dist.candidates].index(dist.greedy_id)], greedy
-    _browser_json(fig)  # what gr.Plot sends to the browser
+    _browser_json(fig)  # what a chart sends to the browser
 
 
 def test_a_long_tail_bar_is_cut_off_and_labelled(tiny_gpt2: object) -> None:
