@@ -57,4 +57,5 @@ def test_the_status_line_keeps_its_place_while_the_model_picker_is_not_drawn_yet
         status = "() => document.querySelector('#model-status').getBoundingClientRect().top"
         drawn = page.evaluate(status)
         page.evaluate("() => document.querySelector('#model-row').remove()")
-        assert abs(page.evaluate(status) - drawn) <= 2, f"the status line moves {page.evaluate(status) - drawn:+.0f} px when the picker's row is drawn"
+        moved = page.evaluate(status) - drawn
+        assert abs(moved) <= 2, f"the status line moves {moved:+.0f} px when the picker's row is drawn"

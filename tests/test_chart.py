@@ -24,4 +24,3 @@ def test_no_figure_is_no_chart(nothing: object) -> None:
 def test_anything_else_is_refused() -> None:
     with pytest.raises(TypeError, match="plotly figure"):
         Chart().postprocess("<b>not a figure</b>")
-

@@ -51,15 +51,13 @@ function draw() {
       await Plotly.react(plot, figure.data || [], layout, {responsive: true, displaylogo: false});
     }
     drawn = wanted;
-    element.dataset.drawn = String(Number(element.dataset.drawn || 0) + 1);
   }).catch(error => console.error('stepgen chart:', error));
 }
 watch('value', draw);
 draw();
 """
 """Draw the value on load and at each change, each draw in a task of its own, one at a time, the latest value
-last. ``data-drawn``
-counts the draws, for tests and the benchmark."""
+last."""
 
 
 class Chart(gr.HTML):
