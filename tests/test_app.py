@@ -74,3 +74,40 @@ def test_a_links_model_message_is_written_after_the_page_loads_status(tiny_gpt2_
     header, restore = demo.fns[ids["show_current"]], demo.fns[ids["restore"]]
     assert header.targets and header.targets[0][1] == "load", header.targets
     assert restore.trigger_after == ids["show_current"], "the link's view is restored once the status has landed"
+
+
+def test_the_first_view_is_settled_against_the_controls_on_screen(tiny_gpt2_dir: Path, tiny_gpt2: object,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the restore, one event reads the controls then on screen: it recomputes nothing when they are the
+    values the first view was computed from, and the views of a tab whose controls a person changed meanwhile."""
+    import gradio as gr
+    from test_safety import _Answering, as_page
+
+    monkeypatch.setenv("STEPGEN_MODEL", str(tiny_gpt2_dir))
+    demo = app.build_demo()
+    ids = {getattr(fn.fn, "__name__", ""): key for key, fn in demo.fns.items()}
+    restore, settle = demo.fns[ids["restore"]], demo.fns[ids["settle"]]
+    assert settle.trigger_after == ids["restore"], "the first view is settled once it has landed"
+    request = as_page(query_params={})
+    with _Answering(request):
+        first = restore.fn(request, str(tiny_gpt2_dir))
+    model = str(tiny_gpt2_dir)
+
+    def on_screen(**typed: str) -> list[object]:
+        values = []
+        for block in settle.inputs:
+            if getattr(block, "elem_id", None) in typed:
+                values.append(typed[block.elem_id])
+            elif isinstance(block, gr.State) and block not in first:
+                values.append(model)  # the model's state: the one the page serves
+            else:
+                values.append(first.get(block, block.value))
+        return values
+
+    assert isinstance(settle.fn(*on_screen()), type(gr.skip())), "nothing typed, yet the views were computed again"
+    again = settle.fn(*on_screen(**{"tok-text": "It was a dark and stormy"}))
+    chips = next(block for block in again if getattr(block, "elem_id", None) == "tok-chips")
+    typed = tiny_gpt2.tokenizer("It was a dark and stormy")["input_ids"]
+    assert again[chips].count('title="id ') == len(typed) and all(f'title="id {i}"' in again[chips] for i in typed)
+    assert not any((getattr(block, "elem_id", None) or "").startswith("next-") for block in again), \
+        "only the edited tab is computed again"

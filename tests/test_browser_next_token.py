@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from browser_helpers import chart, open_section, set_number, wait_for_chart, wait_for_shown
 
+from stepgen.browserbench import QueueRequests
+
 pytestmark = pytest.mark.browser
 
 
@@ -48,6 +50,26 @@ def test_changing_temperature_changes_the_chart(page: object, client: object) ->
     titles = page.evaluate("() => [...document.querySelectorAll('#next-pipeline-chart .annotation-text')]"
                            ".map(title => title.textContent)")
     assert titles[1].startswith("temperature"), f"the pipeline's second panel is the temperature step: {titles}"
+
+
+def test_a_prompt_typed_while_the_page_opens_is_the_one_the_chart_shows(browser: object, app_url: str,
+                                                                         client: object) -> None:
+    """The first view is computed from the start values: a prompt typed before it lands is still the one the
+    chart shows once every answer is in."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        requests = QueueRequests(page)
+        page.goto(app_url)
+        page.get_by_role("tab", name="Next token").click()
+        page.locator("#next-prompt textarea").fill("The capital of France is")  # the first view is on its way
+        page.wait_for_selector("#model-status :text('Serving')")
+        requests.wait(page)
+        # every answer is in: the chart draws the last one, which must be of the prompt on screen
+        raw, final = _truth(client, prompt="The capital of France is")
+        wait_for_chart(page, "next-chart", raw, final, what="/next_token for the prompt typed")
+    finally:
+        context.close()
 
 
 def test_a_refused_prompt_names_why_and_shows_no_old_numbers(page: object, client: object,

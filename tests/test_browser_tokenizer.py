@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stepgen import tokenize as tk
+from stepgen.browserbench import QueueRequests
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +39,27 @@ def test_typing_text_shows_chips_counts_and_details(page: object, tiny_gpt2: obj
 
     page.locator("#tok-whitespace input").check()
     expect(chips.nth(1)).to_contain_text("·")
+
+
+def test_text_typed_while_the_page_opens_is_the_text_its_chips_show(browser: object, app_url: str,
+                                                                     tiny_gpt2: object) -> None:
+    """The page's first view is computed from the start values and lands after the status line: a text typed
+    before it lands is still the one the chips and ids show once every answer is in."""
+    text = "It was a dark and stormy"
+    expected = tiny_gpt2.tokenizer(text)["input_ids"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        requests = QueueRequests(page)
+        page.goto(app_url)
+        page.locator("#tok-text textarea").fill(text)  # as soon as the box is there: the first view is on its way
+        page.wait_for_selector("#model-status :text('Serving')")
+        requests.wait(page)
+        assert page.locator("#tok-ids-out textarea").input_value() == str(expected)
+        chips = page.locator("#tok-chips .tok-chip")
+        assert "".join(chips.all_inner_texts()) == text, "the chips are of a text no longer on screen"
+    finally:
+        context.close()
 
 
 def test_emoji_example_merges_partial_bytes_and_ids_decode(page: object, tiny_gpt2: object) -> None:

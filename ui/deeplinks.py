@@ -19,8 +19,12 @@ response, every tab's views computed by that tab's ``render`` from exactly
 those values. No other event writes the first view; the tabs' own handlers
 skip the echo of these values (:func:`ui.controls.echo`). A tab that hands over
 a ``replay`` (the playground) runs it after the restore, with the restored
-values, when the link opens that tab. This module computes nothing a tab
-shows: ``render`` and ``replay`` are the tab's.
+values, when the link opens that tab. A person may type before the first view
+lands, and their edit's answer may land before it: a tab's ``settle``, run in
+one event chained to the restore, reads what is on screen then and computes
+the views again only where the controls differ from those the views show. This
+module computes nothing a tab shows: ``render``, ``replay`` and ``settle`` are
+the tab's.
 
 Longer than the ~300-line guide: reading a link, writing one and the one
 restore handler are one idea, and must agree on every key.
@@ -251,12 +255,15 @@ class TabView:
     this tab (the playground re-runs its generation)."""
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     """Fills in the values a link implies (the playground's ``preset`` sets its knobs), before the link's own."""
+    settle: tuple[Callable[..., dict[Any, Any]], list[Any], list[Any]] | None = None
+    """(function, inputs, outputs): run after the restore on every page, with the inputs' values then on
+    screen; returns updates of the views that show other values than the controls (none: an empty dict)."""
     share: tuple[Callable[..., dict[str, Any]], list[Any]] | None = None
     """(function, inputs): the values a shared link should carry, from the controls' values by name and the
     inputs' values (the playground names the seed its last sampled run drew, so the link replays that text)."""
 
 
-SPECIAL = ("path", "render", "replay", "expand", "share")
+SPECIAL = ("path", "render", "replay", "expand", "settle", "share")
 """Entries of a tab's ``build()`` dict that are not URL fields."""
 
 
@@ -270,7 +277,7 @@ def tab_view(tab_id: str, components: Mapping[str, Any]) -> TabView:
         if spec is not None:
             fields[name] = (spec, component)
     return TabView(tab_id, fields, components.get("path"), components.get("render"), components.get("replay"),
-                   components.get("expand"), components.get("share"))
+                   components.get("expand"), components.get("settle"), components.get("share"))
 
 
 def view_values(view: TabView, link: DeepLink) -> tuple[dict[str, Any], list[str]]:
@@ -413,11 +420,28 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
     start = demo.load if after is None else after.then
     restored = start(restore, [model_state], outputs, api_visibility="private",
                      **progress.quiet(status))
+    settling = [view.settle for view in tab_views.values() if view.settle is not None]
+    if settling:
+        def settle(*values: Any) -> dict[Any, Any]:
+            """Each tab's views again where an edit made before the first view landed was overwritten by it."""
+            out: dict[Any, Any] = {}
+            offset = 0
+            for function, inputs, _ in settling:
+                out.update(function(*values[offset:offset + len(inputs)]))
+                offset += len(inputs)
+            return out if out else gr.skip()
+
+        # raw values (preprocess=False), as the tabs' edit events read them; one event for every tab
+        restored = restored.then(settle, [c for _, inputs, _ in settling for c in inputs],
+                                 _unique([c for _, _, outputs in settling for c in outputs]), preprocess=False,
+                                 trigger_mode="always_last", api_visibility="private", **progress.quiet(status))
+    # one event after another: two chained to the same event, sent at once, can leave the page's stream of
+    # answers open (Gradio 6.31 opens a new one for the second while the first closes)
     for view in tab_views.values():
         if view.replay is not None:
             handler, named, replay_outputs = view.replay
-            restored.then(_when_linked(view.tab_id, handler), inputs_kwargs=named, outputs=replay_outputs,
-                          api_visibility="private", **progress.quiet(status))
+            restored = restored.then(_when_linked(view.tab_id, handler), inputs_kwargs=named,
+                                     outputs=replay_outputs, api_visibility="private", **progress.quiet(status))
 
     with gr.Row(elem_id="share-row", equal_height=True):
         share = gr.Button("Share this view", scale=1, elem_id="share-button", variant="secondary")

@@ -353,8 +353,19 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         scored prompt too when the prompt changed (the settings do not touch a written text)."""
         if echo(event.target, {"prompt": prompt, **values}, named, showing):
             return tuple(gr.skip() for _ in range(len(outputs) + 2))
+        return _fresh(model, prompt, showing, values)
+
+    def _fresh(model: str, prompt: str, showing: dict[str, Any] | None, values: dict[str, Any]) -> tuple[Any, ...]:
         rescored = _score(model, prompt) if showing is None or showing.get("prompt") != prompt else gr.skip()
         return (*_update(model, prompt, **values), rescored, {"prompt": prompt, **values})
+
+    def _settle(model: str, prompt: str, *rest: Any) -> dict[Any, Any]:
+        """The views again if the page's first view, landing after an edit, shows other values than the controls."""
+        *on_screen, showing = rest
+        values = dict(zip(knobs, on_screen, strict=True))
+        if showing == {"prompt": prompt, **values}:
+            return {}
+        return dict(zip([*outputs, scored, shown], _fresh(model, prompt, showing, values), strict=True))
 
     # One event for every control, so that the last edit's views always land last, and one answer per edit:
     # each answer costs the page a walk over its components, each chart draws in a task of its own (ui/chart).
@@ -388,4 +399,5 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                                            for name, component in knobs.items()}}}
 
     return {"prompt": prompt, **knobs, "chart": chart, "table": table, "reading": summary_box, "message": message,
-            "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table, "render": (render, [*outputs, scored, shown])}
+            "pipeline_chart": pipeline_chart, "pipeline_table": pipeline_table, "render": (render, [*outputs, scored, shown]),
+            "settle": (_settle, [model_state, prompt, *knobs.values(), shown], [*outputs, scored, shown])}

@@ -428,10 +428,20 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     main_outputs = [main.chips, main.counts, main.details, main.state, ids_out]
     shown = gr.State(None)
-    """The text the chips were computed from, as ``{"text": ...}`` (see _edited)."""
+    """The control values the chips were computed from, by name (see _edited and _settle)."""
+
+    def _values(text_value: str, add: bool, whitespace: bool, merged: bool) -> dict[str, Any]:
+        return {"text": text_value, "add_special_tokens": add, "show_whitespace": whitespace, "merge": merged}
 
     def _showing(text_value: str, add: bool, whitespace: bool, merged: bool, model: str) -> tuple[Any, ...]:
-        return (*_show_text(text_value, add, whitespace, merged, model), {"text": text_value})
+        return (*_show_text(text_value, add, whitespace, merged, model), _values(text_value, add, whitespace, merged))
+
+    def _settle(text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
+                showing: dict[str, Any] | None) -> dict[Any, Any]:
+        """The chips again if the page's first view, landing after an edit, shows other values than the boxes."""
+        if showing == _values(text_value, add, whitespace, merged):
+            return {}
+        return dict(zip([*main_outputs, shown], _showing(text_value, add, whitespace, merged, model), strict=True))
 
     def _edited(event: gr.EventData, text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
                 showing: dict[str, str] | None) -> tuple[Any, ...]:
@@ -467,13 +477,13 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     def render(model_name: str, values: dict[str, Any]) -> dict[Any, Any]:
         """The chips of a text and its settings (missing ones at their start)."""
-        view = _show_text(values.get("text", text.value), values.get("add_special_tokens", add_special.value),
-                          values.get("show_whitespace", show_whitespace.value), values.get("merge", merge.value),
-                          model_name)
-        return {**dict(zip(main_outputs, view, strict=True)), shown: {"text": values.get("text", text.value)}}
+        start = [values.get(name, component.value) for name, component in
+                 (("text", text), ("add_special_tokens", add_special), ("show_whitespace", show_whitespace),
+                  ("merge", merge))]
+        return {**dict(zip(main_outputs, _show_text(*start, model_name), strict=True)), shown: _values(*start)}
 
     return {
-        "render": (render, [*main_outputs, shown]),
+        "render": (render, [*main_outputs, shown]), "settle": (_settle, [*inputs, shown], [*main_outputs, shown]),
         "text": text, "add_special_tokens": add_special, "show_whitespace": show_whitespace, "merge": merge,
         "chips": main.chips, "counts": main.counts, "details": main.details, "ids": ids_out, "ids_in": ids_in,
         "compare_model": other, "system": system, "user": user, "assistant": assistant,
