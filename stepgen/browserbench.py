@@ -64,8 +64,9 @@ STEP_TEXT = "#step-text .step-text"
 """The Step tab's text itself (its box also holds Gradio's hidden progress tracker, whose text changes)."""
 
 
-class _Requests:
-    """The page's requests to Gradio's queue still open: an event has answered once none is."""
+class QueueRequests:
+    """The page's requests to Gradio's queue still open: an event has answered once none is (the browser
+    tests wait with it too: for a page's first view, before they act on it)."""
 
     def __init__(self, page: Any) -> None:
         self.open: set[Any] = set()
@@ -88,11 +89,15 @@ class _Requests:
                 return
             page.wait_for_timeout(10)
 
-    def wait(self, page: Any) -> None:
+    def wait(self, page: Any, within_s: float = 120) -> None:
         """Until no queue request is open, then two frames drawn, and still none open (a chained event has
-        had its chance to start)."""
+        had its chance to start). Raises TimeoutError, naming what is still open, after ``within_s``."""
+        deadline = time.monotonic() + within_s
         while True:
             while self.open:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"requests to Gradio's queue still open after {within_s:.0f} s: "
+                                       + ", ".join(sorted(request.url for request in self.open)))
                 page.wait_for_timeout(10)  # Playwright delivers request events between calls only
             page.wait_for_function(SETTLED)
             page.evaluate(FRAMES)
@@ -131,7 +136,7 @@ def _longest_task_since(page: Any, since: float) -> float:
                          ".map(t => t.duration))", since)
 
 
-def _interact(page: Any, requests: _Requests) -> tuple[float, float]:
+def _interact(page: Any, requests: QueueRequests) -> tuple[float, float]:
     """Type into every visible prompt and drag every visible slider; the longest task (ms) for each."""
     typing = dragging = 0.0
     for box in page.locator("textarea:visible:not([disabled]):not([readonly])").all():
@@ -161,7 +166,7 @@ def _interact(page: Any, requests: _Requests) -> tuple[float, float]:
     return typing, dragging
 
 
-def _first_view(page: Any, requests: _Requests, name: str) -> float:
+def _first_view(page: Any, requests: QueueRequests, name: str) -> float:
     """Seconds from the click on tab ``name`` (as the page received it) until its view is drawn and no event
     it started is still open."""
     page.get_by_role("tab", name=name, exact=True).click()
@@ -169,7 +174,7 @@ def _first_view(page: Any, requests: _Requests, name: str) -> float:
     return (page.evaluate(FRAMES) - page.evaluate("window.__clickedAt")) / 1000
 
 
-def _step_latency(page: Any, requests: _Requests) -> float:
+def _step_latency(page: Any, requests: QueueRequests) -> float:
     """Median ms from a click on "Greedy step" (as the page received it) to the first frame showing the new text."""
     page.get_by_role("tab", name="Step by step", exact=True).click()
     requests.wait(page)
@@ -240,7 +245,7 @@ def run() -> list[Any]:
             context.add_init_script(OBSERVE)
             page = context.new_page()
             page.set_default_timeout(120_000)
-            requests = _Requests(page)
+            requests = QueueRequests(page)
             page.goto(url)  # warms the server: the model, every tab's first computation
             page.wait_for_selector("#model-status :text('Serving')")
             requests.wait(page)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from stepgen.browserbench import QueueRequests
+
 SETTLED = """scope => Array.from(document.querySelectorAll(`${scope} [data-testid=status-tracker]`))
     .every(tracker => tracker.classList.contains('hide') || tracker.offsetParent === null)"""
 """True once no output under ``scope`` shows a progress indicator: every event that writes there has answered."""
@@ -42,6 +44,20 @@ def wait_for_chart(page: object, elem_id: str, *traces: Sequence[float], what: s
     except PlaywrightTimeout:
         raise AssertionError(f"the chart #{elem_id} never showed what {what} says: it shows {chart(page, elem_id)}, "
                              f"{what} says {want}") from None
+
+
+SERVING = "() => /Serving/.test(document.querySelector('#model-status')?.innerText ?? '')"
+"""True once the status line says which model is serving: the page's load event has answered."""
+
+
+def open_view(page: object, url: str, serving: str = SERVING) -> None:
+    """Open ``url`` in ``page`` and wait until its first view has landed: the status line says ``serving`` (a
+    JavaScript test) and no request of the page to Gradio's queue is open, so that no answer to the page's
+    opening (the view a link restores, computed from the start values) arrives after what a test does."""
+    requests = QueueRequests(page)
+    page.goto(url)
+    page.wait_for_function(serving)
+    requests.wait(page)
 
 
 def wait_until_settled(page: object, scope: str = "", timeout: float | None = None) -> None:

@@ -126,12 +126,14 @@ def browser() -> object:
 
 
 def open_app(browser: object, app_url: str, **context: Any) -> Iterator[object]:
-    """A fresh browser page on the app, fully loaded, in a context made with ``context`` (viewport, ...)."""
+    """A fresh browser page on the app, fully loaded, in a context made with ``context`` (viewport, ...): its
+    first view has landed, so that no answer of the page's opening arrives after what a test does."""
+    from browser_helpers import open_view
+
     opened = browser.new_context(**context)
     page = opened.new_page()
     page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#model-status :text('Serving')")
+    open_view(page, app_url)
     yield page
     opened.close()
 
@@ -139,11 +141,13 @@ def open_app(browser: object, app_url: str, **context: Any) -> Iterator[object]:
 def open_embedded(browser: object, app_url: str, *, height: int) -> Iterator[object]:
     """The app opened on the embedded model by a deep link, in a window as wide as a laptop's (``height`` tall),
     with a timeout long enough for the first load, which dequantises the model."""
+    from browser_helpers import open_view
+
     context = browser.new_context(viewport={"width": 1280, "height": height}, device_scale_factor=1)
     page = context.new_page()
     page.set_default_timeout(120_000)
-    page.goto(f"{app_url}/?model=embedded")
-    page.wait_for_function("() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
+    open_view(page, f"{app_url}/?model=embedded",
+              serving="() => /Serving embedded/.test(document.querySelector('#model-status')?.innerText ?? '')")
     yield page
     context.close()
 

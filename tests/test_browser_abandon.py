@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import set_number, wait_until_settled
+from browser_helpers import open_view, set_number, wait_until_settled
 
 from stepgen.registry import get_model
 
@@ -42,8 +42,7 @@ def _page(browser: object, app_url: str, tab: str) -> tuple[object, object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{app_url}/?tab={tab}")
-    page.wait_for_selector("#model-status :text('Serving')")
+    open_view(page, f"{app_url}/?tab={tab}")
     return context, page
 
 

@@ -11,6 +11,7 @@ on, for the light and the dark theme.
 from __future__ import annotations
 
 import pytest
+from browser_helpers import open_view
 
 pytestmark = pytest.mark.browser
 
@@ -102,8 +103,7 @@ def test_coloured_tokens_are_readable(browser: object, app_url: str, client: obj
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
-        page.goto(f"{app_url}/?__theme={scheme}")
-        page.wait_for_selector("#model-status :text('Serving')")
+        open_view(page, f"{app_url}/?__theme={scheme}")
         is_dark = page.evaluate("() => document.body.classList.contains('dark') || "
                                 "!!document.querySelector('.gradio-container.dark, .dark .gradio-container')")
         assert is_dark == (scheme == "dark"), f"the page did not switch to the {scheme} theme"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import wait_until_settled
+from browser_helpers import open_view, wait_until_settled
 from conftest import open_app
 
 pytestmark = pytest.mark.browser
@@ -136,8 +136,7 @@ def test_the_next_token_charts_and_tables_read_on_a_phone(phone: object) -> None
     panel titles stand apart, and every column of both tables can be scrolled to."""
     from browser_helpers import wait_until_settled
 
-    phone.goto(phone.url.split("?")[0] + "?tab=next-token&top_k=5&temperature=0.7&top_n=12")
-    phone.wait_for_selector("#model-status :text('Serving')")
+    open_view(phone, phone.url.split("?")[0] + "?tab=next-token&top_k=5&temperature=0.7&top_n=12")
     phone.wait_for_function("() => document.querySelectorAll('#next-pipeline-chart .annotation-text').length === 3")
     wait_until_settled(phone)
     labels = phone.evaluate(LABELS_APART, "#next-chart .xtick text")

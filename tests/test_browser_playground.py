@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import set_number, wait_until_settled
+from browser_helpers import open_view, set_number, wait_until_settled
 
 from stepgen.generation import GenerationRequest, generate
 
 
 def _open(page: object) -> None:
     # through a link to the tab, as a shared link would open it
-    page.goto(page.url.split("?")[0].rstrip("/") + "/?tab=playground")
-    page.wait_for_selector("#model-status :text('Serving')")
+    open_view(page, page.url.split("?")[0].rstrip("/") + "/?tab=playground")
     page.wait_for_selector("#pg-run")
     # nothing the page does on load (restoring a link into the knobs) still covers the controls
     wait_until_settled(page, "#playground-tab", timeout=60_000)

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import gradio as gr
 import pytest
+from browser_helpers import open_view
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from stepgen.request import GenerationRequest
@@ -142,8 +143,7 @@ def open_link(browser: object, url: str) -> object:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)  # the whole suite shares two cores with the app it drives
-    page.goto(url)
-    page.wait_for_selector("#model-status :text('Serving')")
+    open_view(page, url)
     return page
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import open_view
 
 PROMPT = "It was a dark and stormy night; the"
 LONG = {"max_new_tokens": 1000, "min_new_tokens": 1000}
@@ -104,8 +105,7 @@ def test_a_full_queue_tells_the_page_it_is_busy(small_queue_url: str, long_tiny_
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
-        page.goto(f"{small_queue_url}/?tab=playground")
-        page.wait_for_selector("#model-status :text('Serving')")
+        open_view(page, f"{small_queue_url}/?tab=playground")
         page.wait_for_selector("#pg-run")
         with full_queue(small_queue_url, str(long_tiny_dir)):
             page.locator("#pg-run").click()
