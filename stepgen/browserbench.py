@@ -11,9 +11,9 @@ the click event to the first frame showing the new text) against its budget:
 the bare step (the model's work, timed in this process) plus Gradio's own round
 trip (a trivial endpoint, ``/models``, through ``gradio_client``).
 
-An event has answered once no request of the page to Gradio's queue is open
-(Playwright's request events), which does not depend on whether the event
-shows progress. This module measures; it changes nothing, and it imports
+An event has answered once its ``process_completed`` message has reached the
+page (read beside the page's own reading of its stream of answers), which does
+not depend on whether the event shows progress. This module measures; it changes nothing, and it imports
 neither gradio nor the app (the server is another process; the bare step loads
 the model here). Figures from a shared machine are
 inflated by whatever else runs there.
@@ -64,22 +64,67 @@ STEP_TEXT = "#step-text .step-text"
 """The Step tab's text itself (its box also holds Gradio's hidden progress tracker, whose text changes)."""
 
 
+EVENTS = """
+if (!window.__queue) {
+  const queue = window.__queue = {joining: 0, pending: new Set(), done: new Set()};
+  const fetched = window.fetch.bind(window);
+  const read = async (body) => {  // the page's stream of answers, read beside the page
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let rest = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      const lines = (rest + value).split('\\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        if (!line.startsWith('data:')) continue;
+        try {
+          const message = JSON.parse(line.slice(5));
+          if (message.msg === 'process_completed' && message.event_id) {
+            queue.done.add(message.event_id); queue.pending.delete(message.event_id);
+          }
+        } catch (error) {}
+      }
+    }
+  };
+  window.fetch = async (...args) => {
+    const url = String(args[0]?.url ?? args[0]);
+    if (url.includes('/queue/join')) {
+      queue.joining += 1;
+      try {
+        const response = await fetched(...args);
+        try {
+          const id = (await response.clone().json())?.event_id;
+          if (id && !queue.done.has(id)) queue.pending.add(id);
+        } catch (error) {}
+        return response;
+      } finally { queue.joining -= 1; }
+    }
+    const response = await fetched(...args);
+    if (url.includes('/queue/data') && response.body) read(response.clone().body).catch(() => {});
+    return response;
+  };
+}
+"""
+"""Counts the page's events in the page itself: each event joined to Gradio's queue is pending until its
+``process_completed`` message arrives on the page's stream of answers. (The stream itself is no measure:
+Gradio 6.31 may open a new one just as the last event completes, which then stays open with heartbeats.)"""
+ANSWERED = "() => window.__queue.joining === 0 && window.__queue.pending.size === 0"
+
+
 class QueueRequests:
-    """The page's requests to Gradio's queue still open: an event has answered once none is (the browser
-    tests wait with it too: for a page's first view, before they act on it)."""
+    """The page's events sent to Gradio's queue and not yet answered: an event has answered once its
+    ``process_completed`` message has arrived (the browser tests wait with it too: for a page's first view,
+    before they act on it). Made before the page opens the app."""
 
     def __init__(self, page: Any) -> None:
-        self.open: set[Any] = set()
         self.joined = 0
         """How many events the page has sent to the queue so far."""
+        page.add_init_script(EVENTS)
         page.on("request", self._started)
-        page.on("requestfinished", lambda request: self.open.discard(request))
-        page.on("requestfailed", lambda request: self.open.discard(request))
 
     def _started(self, request: Any) -> None:
-        if "/queue/" in request.url:
-            self.open.add(request)
-            self.joined += "/queue/join" in request.url
+        self.joined += "/queue/join" in request.url
 
     def sent(self, page: Any, after: int, within_ms: int = 5000) -> None:
         """Until the page has sent an event since the count was ``after`` (an edit's event may start a
@@ -90,18 +135,21 @@ class QueueRequests:
             page.wait_for_timeout(10)
 
     def wait(self, page: Any, within_s: float = 120) -> None:
-        """Until no queue request is open, then two frames drawn, and still none open (a chained event has
-        had its chance to start). Raises TimeoutError, naming what is still open, after ``within_s``."""
+        """Until every event has answered, then two frames drawn, and still every one (a chained event has
+        had its chance to start). Raises TimeoutError, naming what is still pending, after ``within_s``."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         deadline = time.monotonic() + within_s
         while True:
-            while self.open:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"requests to Gradio's queue still open after {within_s:.0f} s: "
-                                       + ", ".join(sorted(request.url for request in self.open)))
-                page.wait_for_timeout(10)  # Playwright delivers request events between calls only
+            try:
+                page.wait_for_function(ANSWERED, timeout=max(1.0, deadline - time.monotonic()) * 1000)
+            except PlaywrightTimeout:
+                pending = page.evaluate("() => ({joining: window.__queue.joining, "
+                                        "pending: [...window.__queue.pending]})")
+                raise TimeoutError(f"events of the page still unanswered after {within_s:.0f} s: {pending}") from None
             page.wait_for_function(SETTLED)
             page.evaluate(FRAMES)
-            if not self.open:
+            if page.evaluate(ANSWERED):
                 return
 
 

@@ -52,7 +52,7 @@ SERVING = "() => /Serving/.test(document.querySelector('#model-status')?.innerTe
 
 def open_view(page: object, url: str, serving: str = SERVING) -> None:
     """Open ``url`` in ``page`` and wait until its first view has landed: the status line says ``serving`` (a
-    JavaScript test) and no request of the page to Gradio's queue is open, so that no answer to the page's
+    JavaScript test) and every event of the page has answered, so that no answer to the page's
     opening (the view a link restores, computed from the start values) arrives after what a test does."""
     requests = QueueRequests(page)
     page.goto(url)
