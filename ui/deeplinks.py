@@ -255,9 +255,9 @@ class TabView:
     this tab (the playground re-runs its generation)."""
     expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     """Fills in the values a link implies (the playground's ``preset`` sets its knobs), before the link's own."""
-    settle: tuple[Callable[..., dict[Any, Any]], list[Any], list[Any]] | None = None
+    settle: tuple[Callable[..., tuple[Any, ...] | None], list[Any], list[Any]] | None = None
     """(function, inputs, outputs): run after the restore on every page, with the inputs' values then on
-    screen; returns updates of the views that show other values than the controls (none: an empty dict)."""
+    screen; returns the outputs' values when the views show other values than the controls, else None."""
     share: tuple[Callable[..., dict[str, Any]], list[Any]] | None = None
     """(function, inputs): the values a shared link should carry, from the controls' values by name and the
     inputs' values (the playground names the seed its last sampled run drew, so the link replays that text)."""
@@ -426,8 +426,10 @@ def wire(demo: gr.Blocks, model_state: gr.State, status: gr.Markdown,
             """Each tab's views again where an edit made before the first view landed was overwritten by it."""
             out: dict[Any, Any] = {}
             offset = 0
-            for function, inputs, _ in settling:
-                out.update(function(*values[offset:offset + len(inputs)]))
+            for function, inputs, outputs in settling:
+                views = function(*values[offset:offset + len(inputs)])
+                if views is not None:
+                    out.update(zip(outputs, views, strict=True))
                 offset += len(inputs)
             return out if out else gr.skip()
 

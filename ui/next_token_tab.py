@@ -344,9 +344,6 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
                                 outputs=[draws_plot, draws_note], **{**quiet, "show_progress": "minimal",
                                                                      **progress.on(draws_note)})
 
-    def _showing(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
-        return (*_update(model, prompt, **values), {"prompt": prompt, **values})
-
     def _edited(event: gr.EventData, model: str, prompt: str, showing: dict[str, Any] | None,
                 **values: Any) -> tuple[Any, ...]:
         """The views for what is on screen, after an edit (an echo of a value the program set is skipped); the
@@ -359,13 +356,17 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         rescored = _score(model, prompt) if showing is None or showing.get("prompt") != prompt else gr.skip()
         return (*_update(model, prompt, **values), rescored, {"prompt": prompt, **values})
 
-    def _settle(model: str, prompt: str, *rest: Any) -> dict[Any, Any]:
+    def _settle(model: str, prompt: str, *rest: Any) -> tuple[Any, ...] | None:
         """The views again if the page's first view, landing after an edit, shows other values than the controls."""
         *on_screen, showing = rest
         values = dict(zip(knobs, on_screen, strict=True))
         if showing == {"prompt": prompt, **values}:
-            return {}
-        return dict(zip([*outputs, scored, shown], _fresh(model, prompt, showing, values), strict=True))
+            return None
+        return _fresh(model, prompt, showing, values)
+
+    def _switched(model: str, prompt: str, **values: Any) -> tuple[Any, ...]:
+        """Every view and the scored prompt for the model just loaded."""
+        return _fresh(model, prompt, None, values)
 
     # One event for every control, so that the last edit's views always land last, and one answer per edit:
     # each answer costs the page a walk over its components, each chart draws in a task of its own (ui/chart).
@@ -374,8 +375,8 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
     gr.on([prompt.change, *(component.change for component in knobs.values())], _edited,
           inputs_kwargs={**named, "showing": shown}, outputs=[*outputs, scored, shown], trigger_mode="always_last",
           cancels=[drawing], preprocess=False, **quiet)
-    for event in switched:  # chained: it reads the controls once the new model has landed
-        event.then(_showing, inputs_kwargs=named, outputs=[*outputs, shown], trigger_mode="always_last",
+    for event in switched:  # chained: it reads the controls once the new model has landed; one answer
+        event.then(_switched, inputs_kwargs=named, outputs=[*outputs, scored, shown], trigger_mode="always_last",
                    cancels=[drawing], **quiet)
     def _reset_all(model: str, prompt: str) -> tuple[Any, ...]:
         start = {name: joined(name, knob(name).default) for name in KNOB_NAMES}
@@ -383,10 +384,6 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
 
     reset.click(_reset_all, inputs_kwargs={"model": model_state, "prompt": prompt},
                 outputs=[*knobs.values(), *outputs, shown], cancels=[drawing], **quiet)
-    # a new model scores the prompt anew
-    for event in switched:
-        event.then(_score, inputs_kwargs={"model": model_state, "prompt": prompt}, outputs=[scored],
-                   trigger_mode="always_last", **quiet)
     gr.api(next_token_api, api_name="next_token")
     gr.api(score_api, api_name="score")
 

@@ -437,11 +437,11 @@ def build(model_state: gr.State, switched: Sequence[Any] = ()) -> dict[str, Any]
         return (*_show_text(text_value, add, whitespace, merged, model), _values(text_value, add, whitespace, merged))
 
     def _settle(text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
-                showing: dict[str, Any] | None) -> dict[Any, Any]:
+                showing: dict[str, Any] | None) -> tuple[Any, ...] | None:
         """The chips again if the page's first view, landing after an edit, shows other values than the boxes."""
         if showing == _values(text_value, add, whitespace, merged):
-            return {}
-        return dict(zip([*main_outputs, shown], _showing(text_value, add, whitespace, merged, model), strict=True))
+            return None
+        return _showing(text_value, add, whitespace, merged, model)
 
     def _edited(event: gr.EventData, text_value: str, add: bool, whitespace: bool, merged: bool, model: str,
                 showing: dict[str, str] | None) -> tuple[Any, ...]:
